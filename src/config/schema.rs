@@ -1,0 +1,314 @@
+//! The TOML schema: one struct per section, `deny_unknown_fields` everywhere.
+//!
+//! Only shape and per-field parsing live here; cross-references are checked in `validate.rs`.
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+use std::path::PathBuf;
+
+use super::types::{Balance, Check, Dur, ProxyVersion, ServerSpec};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub global: Global,
+    #[serde(default)]
+    pub admin: Admin,
+    #[serde(default)]
+    pub log: Log,
+    #[serde(default)]
+    pub galera: Vec<Galera>,
+    #[serde(default)]
+    pub mysql: Vec<Mysql>,
+    #[serde(default)]
+    pub redis: Vec<Redis>,
+    #[serde(default)]
+    pub tcp: Vec<Tcp>,
+    pub vrrp: Option<Spanned<Vrrp>>,
+}
+
+/// `[global]`: process-wide settings.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Global {
+    /// How long a graceful stop waits for open sessions.
+    pub shutdown_timeout: Dur,
+    /// Data-plane worker threads (0 = one per CPU).
+    pub workers: usize,
+    /// systemd watchdog ping period is derived from `WATCHDOG_USEC`; this is only a floor.
+    pub watchdog_floor: Dur,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            shutdown_timeout: Dur::secs(30),
+            workers: 0,
+            watchdog_floor: Dur::millis(500),
+        }
+    }
+}
+
+/// `[admin]`: the HTTP admin plane.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    pub listen: Spanned<String>,
+    /// File holding the bearer token for mutating calls.
+    pub token_file: Option<PathBuf>,
+    /// The token inline (discouraged outside tests and demos).
+    pub token: Option<String>,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            listen: Spanned::new(0..0, "127.0.0.1:9090".to_string()),
+            token_file: None,
+            token: None,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `[[galera]]`: a monitored Galera cluster.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Galera {
+    pub name: Spanned<String>,
+    pub servers: Spanned<Vec<ServerSpec>>,
+    pub user: String,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    #[serde(default = "Dur::one_sec")]
+    pub interval: Dur,
+    #[serde(default = "Dur::three_secs")]
+    pub connect_timeout: Dur,
+    #[serde(default)]
+    pub available_when_donor: bool,
+    #[serde(default)]
+    pub master: MasterSelect,
+    #[serde(default)]
+    pub failback: bool,
+}
+
+/// How a Galera cluster's master is chosen among serving nodes.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MasterSelect {
+    #[default]
+    LowestIndex,
+    Priority,
+}
+
+/// `[[mysql]]`: a read/write-splitting MySQL listener.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Mysql {
+    pub name: Spanned<String>,
+    pub listen: Spanned<String>,
+    pub cluster: Spanned<String>,
+    #[serde(default)]
+    pub master_accept_reads: bool,
+    #[serde(default)]
+    pub causal_reads: bool,
+    #[serde(default)]
+    pub master_failure_mode: MasterFailureMode,
+    #[serde(default = "yes")]
+    pub transaction_replay: bool,
+    #[serde(default = "default_history")]
+    pub max_session_history: usize,
+    #[serde(default = "Dur::three_secs")]
+    pub connect_timeout: Dur,
+    #[serde(default = "Dur::ten_secs")]
+    pub handshake_timeout: Dur,
+    pub tls: Option<Tls>,
+    #[serde(default)]
+    pub proxy_protocol: bool,
+    #[serde(default = "default_max_conn")]
+    pub max_connections: usize,
+    /// Largest client packet accepted, in bytes (MySQL's `max_allowed_packet`).
+    #[serde(default = "default_max_packet")]
+    pub max_allowed_packet: usize,
+    /// Read/write split on (`true`) or every statement to the master (`false`).
+    #[serde(default = "yes")]
+    pub read_write_split: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MasterFailureMode {
+    #[default]
+    FailInstantly,
+    FailOnWrite,
+    ErrorOnWrite,
+}
+
+/// TLS material for a client-facing listener.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// `[[redis]]`: the Redis master as decided by Sentinel.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Redis {
+    pub name: Spanned<String>,
+    pub listen: Spanned<String>,
+    pub master_name: String,
+    pub sentinels: Spanned<Vec<String>>,
+    /// Password of the Redis nodes (for `ROLE` verification).
+    pub password: Option<String>,
+    /// Password of the sentinels, if they require one.
+    pub sentinel_password: Option<String>,
+    #[serde(default = "Dur::three_secs")]
+    pub connect_timeout: Dur,
+    /// Polling period of the sentinels (the source of truth; pub/sub is a hint).
+    #[serde(default = "Dur::one_sec")]
+    pub check_interval: Dur,
+    #[serde(default = "default_max_conn")]
+    pub max_connections: usize,
+}
+
+/// `[[tcp]]`: a generic L4 listener.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tcp {
+    pub name: Spanned<String>,
+    pub listen: Spanned<String>,
+    pub servers: Spanned<Vec<ServerSpec>>,
+    #[serde(default)]
+    pub balance: Balance,
+    #[serde(default = "default_check")]
+    pub check: Spanned<Check>,
+    #[serde(default = "Dur::two_secs")]
+    pub check_interval: Dur,
+    /// Per-check timeout (default: the smaller of `check_interval` and 2s).
+    pub check_timeout: Option<Dur>,
+    /// Login used by `check = "mysql"` and `"galera"`; without it `mysql` checks the handshake only.
+    pub check_user: Option<String>,
+    pub check_password: Option<String>,
+    #[serde(default = "default_rise")]
+    pub rise: u32,
+    #[serde(default = "default_fall")]
+    pub fall: u32,
+    #[serde(default)]
+    pub send_proxy: ProxyVersion,
+    #[serde(default)]
+    pub accept_proxy: bool,
+    #[serde(default = "Dur::three_secs")]
+    pub connect_timeout: Dur,
+    /// Extra servers tried when a connect fails (HAProxy `retries` with `redispatch`).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    #[serde(default = "default_max_conn")]
+    pub max_connections: usize,
+    /// Close a server's sessions when its check marks it down (HAProxy `on-marked-down shutdown-sessions`).
+    #[serde(default)]
+    pub shutdown_sessions_on_down: bool,
+}
+
+/// `[vrrp]`: the virtual IP holder.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Vrrp {
+    pub interface: String,
+    pub vrid: Spanned<u16>,
+    pub priority: Spanned<u16>,
+    #[serde(default = "Dur::one_sec")]
+    pub advert_interval: Dur,
+    #[serde(default = "default_vrrp_version")]
+    pub version: Spanned<u8>,
+    #[serde(default = "yes")]
+    pub preempt: bool,
+    #[serde(default)]
+    pub preempt_delay: Dur,
+    #[serde(default)]
+    pub unicast_peers: Vec<Spanned<String>>,
+    /// Source address for adverts (default: the interface's primary address).
+    pub unicast_src: Option<String>,
+    pub vips: Vec<Spanned<String>>,
+    #[serde(default = "default_garp_count")]
+    pub garp_count: u32,
+    #[serde(default = "Dur::zero")]
+    pub garp_interval: Dur,
+    #[serde(default)]
+    pub garp_refresh: Dur,
+    /// Accept packets addressed to the VIPs while master (RFC 9568 Accept_Mode).
+    #[serde(default)]
+    pub accept_mode: bool,
+    #[serde(default)]
+    pub track: Vec<Spanned<Track>>,
+    pub notify_master: Option<String>,
+    pub notify_backup: Option<String>,
+    pub notify_fault: Option<String>,
+}
+
+/// One tracked health source of `[vrrp]`: exactly one of `galera`, `redis`, `tcp` is set.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Track {
+    pub galera: Option<String>,
+    pub redis: Option<String>,
+    pub tcp: Option<String>,
+    pub weight: i32,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_history() -> usize {
+    50
+}
+fn default_max_conn() -> usize {
+    10_000
+}
+fn default_max_packet() -> usize {
+    64 * 1024 * 1024
+}
+fn default_rise() -> u32 {
+    2
+}
+fn default_fall() -> u32 {
+    3
+}
+fn default_retries() -> u32 {
+    2
+}
+fn default_vrrp_version() -> Spanned<u8> {
+    Spanned::new(0..0, 3)
+}
+fn default_check() -> Spanned<Check> {
+    Spanned::new(0..0, Check::Tcp)
+}
+fn default_garp_count() -> u32 {
+    5
+}
