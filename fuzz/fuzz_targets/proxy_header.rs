@@ -1,6 +1,10 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|_data: &[u8]| {
-    // placeholder until the decoder lands
+fuzz_target!(|data: &[u8]| {
+    if let Ok(datagate::net::proxy_protocol::Parsed::Header { len, .. }) =
+        datagate::net::proxy_protocol::parse(data)
+    {
+        assert!(len <= data.len());
+    }
 });

@@ -1,1 +1,5 @@
-//! placeholder: filled by its module's work
+//! Network plumbing shared by every listener kind: accept loop, relay, PROXY protocol.
+
+pub mod listener;
+pub mod proxy_protocol;
+pub mod relay;
