@@ -1,1 +1,3 @@
-//! placeholder: filled by its module's work
+//! VRRP virtual-IP holder: RFC 9568 (v3) and RFC 3768 (v2), interoperable with keepalived.
+
+pub mod packet;
