@@ -1,3 +1,5 @@
-//! Admin plane: Prometheus metrics, health endpoints and the JSON API.
+//! Admin plane: Prometheus metrics, health endpoints, the JSON API and its CLI client.
 
+pub mod ctl;
+pub mod http;
 pub mod metrics;

@@ -1,1 +1,6 @@
-//! placeholder: filled by its module's work
+//! Health of backends: server groups, selection, checks and the tasks that run them.
+
+pub mod balance;
+pub mod checks;
+pub mod group;
+pub mod monitor;

@@ -1,0 +1,231 @@
+//! The daemon: load the config, start every part, then serve reloads and stop gracefully.
+//!
+//! One task (this one) owns the running set and is the only writer of the admin snapshot.
+
+mod listeners;
+pub mod state;
+mod wiring;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::admin::metrics::metrics;
+use crate::config::{self, Config};
+use listeners::{Running, Spawner};
+use state::{ReloadRequest, Shared, Snapshot};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] config::ConfigErrors),
+    #[error("{0}")]
+    Bind(String),
+    #[error("admin: {0}")]
+    Admin(std::io::Error),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+struct App {
+    path: PathBuf,
+    cfg: Config,
+    running: HashMap<String, Running>,
+    spawner: Spawner,
+    shared: Arc<Shared>,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT; returns after the graceful stop.
+pub async fn run(path: PathBuf) -> Result<(), StartError> {
+    let cfg = config::load(&path)?;
+    refuse_unsupported(&cfg)?;
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let shared = Arc::new(Shared {
+        snapshot: ArcSwap::from_pointee(Snapshot::default()),
+        reload_tx,
+        token: ArcSwap::from_pointee(read_token(&cfg)),
+    });
+    let admin_addr = cfg
+        .admin
+        .listen
+        .get_ref()
+        .parse()
+        .map_err(|_| StartError::Bind("admin listen".into()))?;
+    let admin_socket = listeners::bind(admin_addr).map_err(StartError::Admin)?;
+    let mut app = App {
+        path,
+        cfg: Config::default(),
+        running: HashMap::new(),
+        spawner: Spawner {
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        },
+        shared: shared.clone(),
+    };
+    app.apply(cfg).map_err(StartError::Bind)?;
+    tokio::spawn(crate::admin::http::serve(admin_socket, shared.clone()));
+    tracing::info!(admin = %admin_addr, "datagate ready");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+    let mut hup = signal(SignalKind::hangup()).map_err(StartError::Admin)?;
+    let mut term = signal(SignalKind::terminate()).map_err(StartError::Admin)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(StartError::Admin)?;
+    let mut watchdog = tokio::time::interval(watchdog_period(&app.cfg));
+    loop {
+        tokio::select! {
+            _ = hup.recv() => { let _ = app.reload(); }
+            Some(reply) = reload_rx.recv() => { let _ = reply.send(app.reload()); }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = watchdog.tick() => { let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]); }
+        }
+    }
+    app.stop().await;
+    Ok(())
+}
+
+/// Half the systemd watchdog period, or a slow tick when there is no watchdog.
+fn watchdog_period(cfg: &Config) -> Duration {
+    match sd_notify::watchdog_enabled() {
+        Some(d) if !d.is_zero() => (d / 2).max(cfg.global.watchdog_floor.0),
+        _ => Duration::from_secs(3600),
+    }
+}
+
+fn read_token(cfg: &Config) -> Option<String> {
+    if let Some(t) = &cfg.admin.token {
+        return Some(t.clone());
+    }
+    let f = cfg.admin.token_file.as_ref()?;
+    match std::fs::read_to_string(f) {
+        Ok(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Ok(_) => {
+            tracing::warn!(file = %f.display(), "admin token file is empty; mutating API calls are refused");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(file = %f.display(), error = %e, "cannot read the admin token file; mutating API calls are refused");
+            None
+        }
+    }
+}
+
+/// Sections whose runtime is not part of this build are refused at load, never ignored.
+fn refuse_unsupported(cfg: &Config) -> Result<(), StartError> {
+    if let Some(m) = cfg.mysql.first() {
+        return Err(StartError::Unsupported(format!(
+            "[[mysql]] {:?}: the MySQL read/write-split listener is not available in this build; use a [[tcp]] listener with check = \"galera\"",
+            m.name.get_ref()
+        )));
+    }
+    Ok(())
+}
+
+impl App {
+    /// Builds and swaps to `cfg`. On error nothing has changed.
+    fn apply(&mut self, cfg: Config) -> Result<(), String> {
+        let specs = listeners::specs(&cfg);
+        let sockets = listeners::bind_all(&specs, &self.running)?;
+        let mut next = HashMap::new();
+        for (name, spec) in specs {
+            let (addr, socket) = sockets[&name].clone();
+            if let Some(old) = self.running.remove(&name) {
+                if old.spec == spec && old.addr == addr {
+                    next.insert(name, old);
+                    continue;
+                }
+                old.stop.cancel();
+                tracing::info!(listener = %name, "listener changed; new sessions use the new settings");
+                next.insert(
+                    name.clone(),
+                    self.spawner.start(&name, spec, addr, socket, Some(&old)),
+                );
+            } else {
+                next.insert(
+                    name.clone(),
+                    self.spawner.start(&name, spec, addr, socket, None),
+                );
+            }
+        }
+        for (name, old) in self.running.drain() {
+            tracing::info!(listener = %name, addr = %old.addr, "listener removed; open sessions drain");
+            old.stop.cancel();
+        }
+        self.running = next;
+        self.shared.token.store(Arc::new(read_token(&cfg)));
+        self.cfg = cfg;
+        self.publish();
+        Ok(())
+    }
+
+    fn publish(&self) {
+        let mut snap = Snapshot {
+            listening: true,
+            ..Snapshot::default()
+        };
+        for (name, r) in &self.running {
+            if let Some(g) = &r.group {
+                snap.tcp.insert(name.clone(), g.clone());
+            }
+            if let Some(s) = &r.status {
+                snap.redis.insert(name.clone(), s.clone());
+            }
+        }
+        self.shared.snapshot.store(Arc::new(snap));
+    }
+
+    /// Reloads the config file; a bad file is logged, counted and changes nothing.
+    fn reload(&mut self) -> Result<(), String> {
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+        let res = config::load(&self.path)
+            .map_err(|e| e.to_string())
+            .and_then(|cfg| {
+                refuse_unsupported(&cfg)
+                    .map(|_| cfg)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|cfg| self.apply(cfg));
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        let result = if res.is_ok() { "ok" } else { "error" };
+        metrics()
+            .config_reloads_total
+            .with_label_values(&[result])
+            .inc();
+        match &res {
+            Ok(()) => tracing::info!(file = %self.path.display(), "configuration reloaded"),
+            Err(e) => {
+                tracing::error!(file = %self.path.display(), error = %e, "reload refused; running configuration unchanged")
+            }
+        }
+        res
+    }
+
+    /// Graceful stop: stop accepting, wait for sessions up to `shutdown_timeout`, then close them.
+    async fn stop(self) {
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        tracing::info!("stopping: no new connections; draining open sessions");
+        for r in self.running.values() {
+            r.stop.cancel();
+        }
+        let tracker = self.spawner.tracker.clone();
+        tracker.close();
+        let limit = self.cfg.global.shutdown_timeout.0;
+        if tokio::time::timeout(limit, tracker.wait()).await.is_err() {
+            tracing::warn!(
+                open = tracker.len(),
+                "shutdown_timeout reached; closing the remaining sessions"
+            );
+            self.spawner.shutdown.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(2), tracker.wait()).await;
+        }
+        tracing::info!("stopped");
+    }
+}
