@@ -1,1 +1,7 @@
-//! placeholder: filled by its module's work
+//! The MySQL protocol: framing, packets, authentication and a backend client.
+
+pub mod auth;
+pub mod client;
+pub mod codec;
+pub mod packets;
+pub mod resultset;
