@@ -183,6 +183,11 @@ start_node() {
     args+=(--wsrep-new-cluster)
     log "n$n: bootstrapping a new primary component on port $port"
   else
+    wait_evicted "$n"
+    # A killed node would come back under its old identity (gvwstate.dat) and the members that
+    # still remember that identity make the join crawl; a fresh identity joins in seconds. The file
+    # only matters when every node crashed (pc.recovery), never when joining a running cluster.
+    rm -f "$d/data/gvwstate.dat"
     log "n$n: starting on port $port, joining the cluster"
   fi
   setsid mariadbd "${args[@]}" </dev/null >>"$d/stdout.log" 2>&1 &
@@ -191,6 +196,28 @@ start_node() {
   echo "$pid" >"$(npid "$n")"
   sleep 0.5
   pid_alive "$pid" || { tail -n 30 "$d/error.log" >&2; die "n$n exited right away (see $d/error.log)"; }
+}
+
+# wait_evicted N : wait (max 30 s) until the Primary component no longer lists node N, so that a
+# node killed a moment ago is not joining while the others still count its previous incarnation.
+wait_evicted() {
+  local n=$1 p addrs t0 i=0
+  p=$(primary_node)
+  [ -n "$p" ] || return 0
+  t0=$(now_ms)
+  while :; do
+    addrs=$(sql "$p" "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='WSREP_CLUSTER_STATUS';
+      SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='WSREP_INCOMING_ADDRESSES'" 2>/dev/null | paste -sd, - || true)
+    case ",$addrs," in
+      ",Primary,"*",127.0.0.1:$(port_of "$n"),"* | ",,") ;; # still listed, or no answer: wait
+      ",Primary,"*) [ "$i" = 0 ] || log "n$n: evicted by the cluster after $(( $(now_ms) - t0 ))ms"; return 0 ;;
+      *) warn "n$p is no longer Primary (${addrs%%,*}) while n$n was being evicted"; return 0 ;;
+    esac
+    [ "$i" = 0 ] && log "n$n: waiting until n$p's component has evicted the previous n$n"
+    if (( $(now_ms) - t0 > 30000 )); then warn "n$n still listed by n$p after 30s; joining anyway"; return 0; fi
+    i=$((i + 1))
+    sleep 0.2
+  done
 }
 
 # wait_synced N [MIN_SIZE] : wait until node N is Synced in a Primary component of at least MIN_SIZE.
