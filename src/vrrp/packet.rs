@@ -237,7 +237,7 @@ impl Advert {
         match self.version {
             Version::V2 => {
                 let secs = self.interval_cs / 100;
-                if self.interval_cs % 100 != 0 || secs == 0 || secs > 255 {
+                if !self.interval_cs.is_multiple_of(100) || secs == 0 || secs > 255 {
                     return Err(PacketError::IntervalRange(self.interval_cs));
                 }
                 out.extend_from_slice(&[0, secs as u8]);

@@ -1,0 +1,431 @@
+//! The I/O shell around [`Fsm`]: sockets, timers, netlink, announcements, hooks, metrics, status.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use ipnet::IpNet;
+use tokio::sync::watch;
+use tokio::time::sleep_until;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::fsm::{Action, Event, Fsm, Params, State};
+use super::garp::Announcer;
+use super::io::{GROUP_V4, GROUP_V6, VRRP_TTL, VrrpSocket, link_info};
+use super::netlink::VipSet;
+use super::packet::{Advert, Version};
+use super::{VrrpError, VrrpStatus, effective_priority};
+use crate::admin::metrics::metrics;
+use crate::config::Vrrp;
+
+/// How often the interface state is read.
+const LINK_POLL: Duration = Duration::from_millis(100);
+const STATES: [State; 4] = [
+    State::Initialize,
+    State::Backup,
+    State::Master,
+    State::Fault,
+];
+
+struct Instance {
+    cfg: Vrrp,
+    version: Version,
+    vrid: u8,
+    base_priority: u8,
+    vips: VipSet,
+    sock: VrrpSocket,
+    announcer: Announcer,
+    dests: Vec<IpAddr>,
+    peers: Vec<IpAddr>,
+    status: Arc<ArcSwap<VrrpStatus>>,
+    st: VrrpStatus,
+    timer: Option<Instant>,
+    garp_left: u32,
+    garp_due: Option<Instant>,
+    refresh_due: Option<Instant>,
+}
+
+fn config_error(msg: impl Into<String>) -> VrrpError {
+    VrrpError::Config(msg.into())
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => sleep_until(tokio::time::Instant::from_std(t)).await,
+        None => std::future::pending().await,
+    }
+}
+
+pub(super) async fn run(
+    cfg: Vrrp,
+    mut penalty: watch::Receiver<i32>,
+    status: Arc<ArcSwap<VrrpStatus>>,
+    shutdown: CancellationToken,
+) -> Result<(), VrrpError> {
+    let (mut inst, mut fsm) = Instance::setup(cfg, *penalty.borrow_and_update(), status)?;
+    // A VIP left behind by a crashed predecessor must not make two holders.
+    inst.vips.remove_all().await?;
+    let mut link_up = true;
+    inst.apply(&mut fsm, Event::Startup).await;
+    let mut poll = tokio::time::interval(LINK_POLL);
+    let mut penalty_open = true;
+    let mut shutting_down = false;
+    while !fsm.stopped() {
+        tokio::select! {
+            _ = shutdown.cancelled(), if !shutting_down => {
+                shutting_down = true;
+                info!("vrrp: shutting down");
+                inst.apply(&mut fsm, Event::Shutdown).await;
+            }
+            r = inst.sock.recv() => match r {
+                Ok(r) => {
+                    if let Some(ev) = inst.validate(r) {
+                        inst.apply(&mut fsm, ev).await;
+                    }
+                }
+                Err(e) => {
+                    warn!("vrrp: receive error: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            _ = sleep_opt(inst.timer) => {
+                if let Some((t, _)) = fsm.timer() {
+                    inst.timer = None;
+                    inst.apply(&mut fsm, Event::TimerFired(t)).await;
+                }
+            }
+            _ = sleep_opt(earliest(inst.garp_due, inst.refresh_due)) => {
+                inst.announce_tick();
+            }
+            changed = penalty.changed(), if penalty_open => {
+                if changed.is_err() {
+                    penalty_open = false;
+                    continue;
+                }
+                let p = effective_priority(inst.base_priority, *penalty.borrow_and_update());
+                inst.st.effective_priority = p;
+                metrics().vrrp_priority.set(i64::from(p));
+                inst.apply(&mut fsm, Event::PriorityChange(p)).await;
+            }
+            _ = poll.tick() => {
+                let up = link_info(&inst.cfg.interface).map(|l| l.up).unwrap_or(false);
+                if up != link_up {
+                    link_up = up;
+                    warn!("vrrp: interface {} is {}", inst.cfg.interface, if up { "up" } else { "down" });
+                    let ev = if up { Event::InterfaceUp } else { Event::InterfaceDown };
+                    inst.apply(&mut fsm, ev).await;
+                }
+            }
+        }
+    }
+    // Whatever happened above, a stopped router holds no address.
+    inst.vips.remove_all().await?;
+    Ok(())
+}
+
+impl Instance {
+    fn setup(
+        cfg: Vrrp,
+        penalty: i32,
+        status: Arc<ArcSwap<VrrpStatus>>,
+    ) -> Result<(Instance, Fsm), VrrpError> {
+        let version = Version::from_number(*cfg.version.get_ref())
+            .ok_or_else(|| config_error("version must be 2 or 3"))?;
+        let vrid =
+            u8::try_from(*cfg.vrid.get_ref()).map_err(|_| config_error("vrid out of range"))?;
+        let base_priority = u8::try_from(*cfg.priority.get_ref())
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| config_error("priority out of range 1..255"))?;
+        let vips = cfg
+            .vips
+            .iter()
+            .map(|v| {
+                v.get_ref()
+                    .parse::<IpNet>()
+                    .map_err(|_| config_error(format!("bad vip {:?}", v.get_ref())))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let v6 = vips
+            .first()
+            .ok_or_else(|| config_error("no vips"))?
+            .addr()
+            .is_ipv6();
+        let peers = cfg
+            .unicast_peers
+            .iter()
+            .map(|p| {
+                p.get_ref()
+                    .parse::<IpAddr>()
+                    .map_err(|_| config_error(format!("bad peer {:?}", p.get_ref())))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let link = link_info(&cfg.interface)?;
+        let src = match &cfg.unicast_src {
+            Some(s) => s
+                .parse::<IpAddr>()
+                .map_err(|_| config_error(format!("bad unicast_src {s:?}")))?,
+            None if v6 => IpAddr::V6(*link.link_local.first().ok_or_else(|| {
+                VrrpError::Interface(cfg.interface.clone(), "no IPv6 link-local address".into())
+            })?),
+            None => IpAddr::V4(
+                *link
+                    .v4
+                    .iter()
+                    .find(|a| !vips.iter().any(|v| v.addr() == IpAddr::V4(**a)))
+                    .ok_or_else(|| {
+                        VrrpError::Interface(cfg.interface.clone(), "no IPv4 address".into())
+                    })?,
+            ),
+        };
+        let sock = VrrpSocket::open(&cfg.interface, link.index, src, !peers.is_empty())?;
+        let announcer = Announcer::open(&cfg.interface)?;
+        let dests = if !peers.is_empty() {
+            peers.clone()
+        } else if v6 {
+            vec![IpAddr::V6(GROUP_V6)]
+        } else {
+            vec![IpAddr::V4(GROUP_V4)]
+        };
+        let eff = effective_priority(base_priority, penalty);
+        let params = Params {
+            version,
+            priority: eff,
+            adv_interval: cfg.advert_interval.0,
+            preempt: cfg.preempt,
+            preempt_delay: cfg.preempt_delay.0,
+            accept_mode: cfg.accept_mode,
+            primary_ip: src,
+        };
+        let st = VrrpStatus {
+            state: State::Initialize.name().into(),
+            priority: base_priority,
+            effective_priority: eff,
+            master: None,
+            vips: vips.iter().map(|v| v.to_string()).collect(),
+            interface: cfg.interface.clone(),
+            vrid,
+            version: *cfg.version.get_ref(),
+            transitions: 0,
+        };
+        status.store(Arc::new(st.clone()));
+        metrics().vrrp_priority.set(i64::from(eff));
+        set_state_metric(State::Initialize);
+        info!(
+            "vrrp: vrid {vrid} v{} on {} from {src}, priority {eff}, vips {:?}",
+            st.version, cfg.interface, st.vips
+        );
+        let inst = Instance {
+            vips: VipSet::new(link.index, vips)?,
+            cfg,
+            version,
+            vrid,
+            base_priority,
+            sock,
+            announcer,
+            dests,
+            peers,
+            status,
+            st,
+            timer: None,
+            garp_left: 0,
+            garp_due: None,
+            refresh_due: None,
+        };
+        Ok((inst, Fsm::new(params)))
+    }
+
+    /// RFC 9568 §7.1 receive checks that need more than the packet bytes; `None` drops it.
+    fn validate(&mut self, r: super::io::Received) -> Option<Event> {
+        if r.ttl != VRRP_TTL {
+            debug!("vrrp: dropped packet from {} with TTL {}", r.src, r.ttl);
+            return None;
+        }
+        if r.src == self.sock.src() || (!self.peers.is_empty() && !self.peers.contains(&r.src)) {
+            return None;
+        }
+        let advert = match Advert::decode(&r.payload, r.src, r.dst) {
+            Ok((a, _)) => a,
+            Err(e) => {
+                debug!("vrrp: dropped packet from {}: {e}", r.src);
+                return None;
+            }
+        };
+        if advert.vrid != self.vrid {
+            return None;
+        }
+        if advert.version != self.version {
+            debug!(
+                "vrrp: dropped {:?} advert from {} (we run {:?})",
+                advert.version, r.src, self.version
+            );
+            return None;
+        }
+        let interval = Duration::from_millis(u64::from(advert.interval_cs) * 10);
+        // RFC 3768 §7.1: a v2 router MUST discard adverts whose interval differs from its own.
+        if self.version == Version::V2 && interval != self.cfg.advert_interval.0 {
+            warn!(
+                "vrrp: advert from {} has interval {interval:?}, ours differs",
+                r.src
+            );
+            return None;
+        }
+        if advert.priority > 0 {
+            let m = Some(r.src.to_string());
+            if self.st.master != m && self.st.state == State::Backup.name() {
+                self.st.master = m;
+                self.publish();
+            }
+        }
+        Some(Event::Advert {
+            src: r.src,
+            priority: advert.priority,
+            max_adv_interval: interval,
+        })
+    }
+
+    async fn apply(&mut self, fsm: &mut Fsm, ev: Event) {
+        let from = fsm.state();
+        let actions = fsm.handle(Instant::now(), ev);
+        for a in actions {
+            match a {
+                Action::SendAdvert { priority } => self.send_advert(priority),
+                Action::AddVips { accept } => {
+                    if !accept {
+                        debug!(
+                            "vrrp: accept_mode off: the kernel still accepts traffic to the VIPs"
+                        );
+                    }
+                    if let Err(e) = self.vips.add_all().await {
+                        warn!("vrrp: {e}");
+                    }
+                }
+                Action::RemoveVips => {
+                    if let Err(e) = self.vips.remove_all().await {
+                        warn!("vrrp: {e}");
+                    }
+                }
+                Action::SendGarp => {
+                    self.garp_left = self.cfg.garp_count.max(1);
+                    self.announce_tick();
+                }
+                Action::SetTimer { at, .. } => self.timer = Some(at),
+                Action::CancelTimer => self.timer = None,
+                Action::Notify(to) => self.transition(from, to),
+            }
+        }
+    }
+
+    fn send_advert(&self, priority: u8) {
+        let advert = Advert {
+            version: self.version,
+            vrid: self.vrid,
+            priority,
+            interval_cs: (self.cfg.advert_interval.0.as_millis() / 10) as u16,
+            addrs: self.vips.vips().iter().map(|v| v.addr()).collect(),
+        };
+        for dst in &self.dests {
+            let sent = advert
+                .encode(self.sock.src(), *dst)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+                .and_then(|b| self.sock.send(*dst, &b));
+            if let Err(e) = sent {
+                warn!("vrrp: sending advert to {dst}: {e}");
+            }
+        }
+    }
+
+    /// Sends due announcements: the rest of a `garp_count` burst, or a `garp_refresh` round.
+    fn announce_tick(&mut self) {
+        let now = Instant::now();
+        let refresh = self.cfg.garp_refresh.0;
+        if self.refresh_due.is_some_and(|t| t <= now) && self.garp_left == 0 {
+            self.garp_left = 1;
+        }
+        while self.garp_left > 0 && self.garp_due.is_none_or(|t| t <= now) {
+            for v in self.vips.vips() {
+                if let Err(e) = self.announcer.announce(v.addr()) {
+                    warn!("vrrp: announcing {}: {e}", v.addr());
+                }
+            }
+            self.garp_left -= 1;
+            let gap = self.cfg.garp_interval.0;
+            self.garp_due = (self.garp_left > 0 && !gap.is_zero()).then(|| now + gap);
+        }
+        self.refresh_due = (!refresh.is_zero()).then(|| now + refresh);
+    }
+
+    fn transition(&mut self, from: State, to: State) {
+        info!("vrrp: {} -> {}", from.name(), to.name());
+        let m = metrics();
+        m.vrrp_transitions_total
+            .with_label_values(&[from.name(), to.name()])
+            .inc();
+        set_state_metric(to);
+        if to != State::Master {
+            self.garp_left = 0;
+            self.garp_due = None;
+            self.refresh_due = None;
+        }
+        self.st.state = to.name().into();
+        self.st.transitions += 1;
+        self.st.master = match to {
+            State::Master => Some(self.sock.src().to_string()),
+            _ => None,
+        };
+        self.publish();
+        let hook = match to {
+            State::Master => self.cfg.notify_master.clone(),
+            State::Backup => self.cfg.notify_backup.clone(),
+            State::Fault => self.cfg.notify_fault.clone(),
+            State::Initialize => None,
+        };
+        if let Some(cmd) = hook {
+            run_hook(cmd, to);
+        }
+    }
+
+    fn publish(&self) {
+        self.status.store(Arc::new(self.st.clone()));
+    }
+}
+
+fn set_state_metric(current: State) {
+    for s in STATES {
+        metrics()
+            .vrrp_state
+            .with_label_values(&[s.name()])
+            .set(i64::from(s == current));
+    }
+}
+
+/// Runs a notify hook with `sh -c` in the background; `VRRP_STATE` names the new state.
+fn run_hook(cmd: String, state: State) {
+    let child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&cmd)
+        .env("VRRP_STATE", state.name())
+        .kill_on_drop(false)
+        .spawn();
+    match child {
+        Ok(mut c) => {
+            tokio::spawn(async move {
+                match c.wait().await {
+                    Ok(s) if !s.success() => warn!("vrrp: notify hook {cmd:?} exited with {s}"),
+                    Err(e) => warn!("vrrp: notify hook {cmd:?}: {e}"),
+                    _ => {}
+                }
+            });
+        }
+        Err(e) => warn!("vrrp: cannot run notify hook {cmd:?}: {e}"),
+    }
+}
