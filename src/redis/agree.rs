@@ -1,0 +1,234 @@
+//! Which node is the Redis master, from what the sentinels say and what the nodes answer to `ROLE`.
+//!
+//! Pure logic, no I/O: the monitor feeds it one polling round at a time.
+//!
+//! Rules:
+//! 1. A node becomes (or stays) the master only if a majority of the *configured* sentinels name it
+//!    and it answers `ROLE` with `master`. One stale or lying sentinel can never move traffic.
+//! 2. Without a majority (sentinels down or disagreeing), the last verified master is kept while it
+//!    still says `master`; otherwise there is no master.
+//! 3. Two masters: if a node that the chosen master listed as its replica in an earlier round now
+//!    says `master`, a failover is under way (Sentinel promoted it). The chosen node is *fenced*: no
+//!    traffic goes to it until the sentinels' majority moves elsewhere or the rival stops being a
+//!    master. This is what keeps writes off an old master that still says `role:master` for
+//!    seconds after `SENTINEL FAILOVER`.
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// What one sentinel answered this round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// No answer (connect failed, timeout, error reply).
+    Unreachable,
+    /// Answered, but does not know the master name.
+    Unknown,
+    /// Names this `host:port` as the master.
+    Master(String),
+}
+
+/// What a node answered to `ROLE` this round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// `role:master`, with the replicas it lists.
+    Master(Vec<String>),
+    /// A replica (or anything that is not a master).
+    NotMaster,
+    /// No usable answer.
+    Unreachable,
+}
+
+/// Why the decision is what it is (shown in the status API and logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// A majority names it and it says `master`.
+    Majority,
+    /// No majority, but the last verified master still says `master`.
+    KeptWithoutMajority,
+    /// The majority's node does not answer `ROLE` with `master`.
+    NotMaster(String),
+    /// A replica of the candidate says `master` too: failover in progress.
+    TwoMasters {
+        /// The node the sentinels (or the last round) chose.
+        fenced: String,
+        /// Its former replica that now says `master`.
+        rival: String,
+    },
+    /// No majority and nothing verified to keep.
+    NoMajority,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Majority => f.write_str("a majority of sentinels agree and ROLE says master"),
+            Reason::KeptWithoutMajority => {
+                f.write_str("no sentinel majority; last verified master still says master")
+            }
+            Reason::NotMaster(a) => write!(f, "sentinels' master {a} does not say role:master"),
+            Reason::TwoMasters { fenced, rival } => write!(
+                f,
+                "failover in progress: {rival} (replica of {fenced}) says master; waiting for the sentinels"
+            ),
+            Reason::NoMajority => f.write_str("no sentinel majority and no verified master"),
+        }
+    }
+}
+
+/// The outcome of one round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Where new sessions go; `None` = hold clients.
+    pub master: Option<String>,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// Majority of `configured` sentinels.
+pub fn quorum(configured: usize) -> usize {
+    configured / 2 + 1
+}
+
+/// The address named by at least a majority of the configured sentinels, with its vote count.
+pub fn majority(configured: usize, reports: &[Report]) -> Option<(&str, usize)> {
+    let mut votes: Vec<(&str, usize)> = Vec::new();
+    for r in reports {
+        if let Report::Master(a) = r {
+            match votes.iter_mut().find(|(v, _)| v == a) {
+                Some((_, n)) => *n += 1,
+                None => votes.push((a, 1)),
+            }
+        }
+    }
+    votes.into_iter().find(|(_, n)| *n >= quorum(configured))
+}
+
+/// State carried between rounds: replicas each master listed last time, and the fence.
+#[derive(Debug, Default, Clone)]
+pub struct Agreement {
+    replicas_of: HashMap<String, Vec<String>>,
+    fence: Option<(String, String)>,
+}
+
+impl Agreement {
+    /// Addresses to check with `ROLE` this round: the ones sentinels name, the last verified
+    /// master, its known replicas (to see a promotion early) and any hinted address.
+    pub fn to_check(
+        &self,
+        reports: &[Report],
+        current: Option<&str>,
+        hinted: &[String],
+    ) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut add = |a: &str| {
+            if !out.iter().any(|x| x == a) {
+                out.push(a.to_string());
+            }
+        };
+        for r in reports {
+            if let Report::Master(a) = r {
+                add(a);
+            }
+        }
+        if let Some(c) = current {
+            add(c);
+            for r in self.replicas_of.get(c).into_iter().flatten() {
+                add(r);
+            }
+        }
+        if let Some((a, b)) = &self.fence {
+            add(a);
+            add(b);
+        }
+        for h in hinted {
+            add(h);
+        }
+        out
+    }
+
+    /// Decides one round. `current` is the master in use now (if any); `roles` holds the `ROLE`
+    /// results of this round (addresses not checked are treated as unreachable).
+    pub fn decide(
+        &mut self,
+        configured: usize,
+        reports: &[Report],
+        current: Option<&str>,
+        roles: &HashMap<String, Seen>,
+    ) -> Decision {
+        let says_master = |a: &str| matches!(roles.get(a), Some(Seen::Master(_)));
+        let agreed = majority(configured, reports).map(|(a, _)| a.to_string());
+        if let Some((fenced, rival)) = &self.fence
+            && (agreed.as_deref().is_some_and(|a| a != fenced) || !says_master(rival))
+        {
+            self.fence = None;
+        }
+        let decision = match agreed {
+            Some(a) if !says_master(&a) => Decision {
+                master: None,
+                reason: Reason::NotMaster(a),
+            },
+            Some(a) => self.unless_two_masters(a, Reason::Majority, roles),
+            None => match current {
+                Some(c) if says_master(c) => {
+                    self.unless_two_masters(c.to_string(), Reason::KeptWithoutMajority, roles)
+                }
+                _ => Decision {
+                    master: None,
+                    reason: Reason::NoMajority,
+                },
+            },
+        };
+        // Keep only what this round saw (an unreachable node keeps its last list): a stale list
+        // from long ago must not fence a node after a later fail-back.
+        let mut replicas_of = HashMap::new();
+        for (addr, seen) in roles {
+            match seen {
+                Seen::Master(replicas) => {
+                    replicas_of.insert(addr.clone(), replicas.clone());
+                }
+                Seen::Unreachable => {
+                    if let Some(old) = self.replicas_of.remove(addr) {
+                        replicas_of.insert(addr.clone(), old);
+                    }
+                }
+                Seen::NotMaster => {}
+            }
+        }
+        self.replicas_of = replicas_of;
+        decision
+    }
+
+    fn unless_two_masters(
+        &mut self,
+        chosen: String,
+        reason: Reason,
+        roles: &HashMap<String, Seen>,
+    ) -> Decision {
+        let known = self.replicas_of.get(&chosen);
+        let rival = roles.iter().find(|(addr, seen)| {
+            **addr != chosen
+                && matches!(seen, Seen::Master(_))
+                && known.is_some_and(|k| k.contains(addr))
+        });
+        if let Some((rival, _)) = rival {
+            self.fence = Some((chosen.clone(), rival.clone()));
+        }
+        match &self.fence {
+            Some((fenced, rival)) if *fenced == chosen => Decision {
+                master: None,
+                reason: Reason::TwoMasters {
+                    fenced: fenced.clone(),
+                    rival: rival.clone(),
+                },
+            },
+            _ => Decision {
+                master: Some(chosen),
+                reason,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "agree_tests.rs"]
+mod tests;
