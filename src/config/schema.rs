@@ -194,6 +194,9 @@ pub struct Redis {
     /// Polling period of the sentinels (the source of truth; pub/sub is a hint).
     #[serde(default = "Dur::one_sec")]
     pub check_interval: Dur,
+    /// Timeout of one sentinel query or `ROLE` check (default: the smaller of
+    /// `check_interval` and 1s).
+    pub check_timeout: Option<Dur>,
     #[serde(default = "default_max_conn")]
     pub max_connections: usize,
 }
