@@ -14,11 +14,18 @@ pub fn start_redis(
     socket: Arc<TcpListener>,
     ctx: ListenerCtx,
 ) -> Arc<StatusSource> {
-    let _ = (cfg, socket, ctx);
+    let status = Arc::new(arc_swap::ArcSwap::from_pointee(
+        crate::redis::RedisStatus::default(),
+    ));
+    tokio::spawn(crate::redis::serve(
+        Arc::new(cfg.clone()),
+        socket,
+        ctx,
+        status.clone(),
+    ));
+    let view = status.clone();
     Arc::new(StatusSource {
-        view: Box::new(
-            || serde_json::json!({ "error": "redis listeners are not available in this build" }),
-        ),
-        has_master: Box::new(|| false),
+        view: Box::new(move || serde_json::to_value(&**view.load()).unwrap_or_default()),
+        has_master: Box::new(move || status.load().master.is_some()),
     })
 }
