@@ -209,10 +209,11 @@ impl App {
     }
 
     /// Graceful stop: stop accepting, wait for sessions up to `shutdown_timeout`, then close them.
-    async fn stop(self) {
+    async fn stop(mut self) {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         tracing::info!("stopping: no new connections; draining open sessions");
-        for r in self.running.values() {
+        // Cancelling ends the accept loops; dropping our handles closes the listening sockets.
+        for (_, r) in self.running.drain() {
             r.stop.cancel();
         }
         let tracker = self.spawner.tracker.clone();
