@@ -12,9 +12,14 @@
 //!    traffic goes to it until the sentinels' majority moves elsewhere or the rival stops being a
 //!    master. This is what keeps writes off an old master that still says `role:master` for
 //!    seconds after `SENTINEL FAILOVER`.
+//! 4. A failover announced by a sentinel (`+selected-slave`, published one Sentinel tick before it
+//!    sends `REPLICAOF NO ONE`) fences the master at once, before the promotion, for a bounded
+//!    time (`until`); once the replica says `master`, rule 3 holds the fence. An abort lifts it.
+//!    A lying sentinel can at worst hold clients for that bounded time, never move them.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::time::Instant;
 
 /// What one sentinel answered this round.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +73,7 @@ impl fmt::Display for Reason {
             Reason::NotMaster(a) => write!(f, "sentinels' master {a} does not say role:master"),
             Reason::TwoMasters { fenced, rival } => write!(
                 f,
-                "failover in progress: {rival} (replica of {fenced}) says master; waiting for the sentinels"
+                "failover in progress: {rival} (replica of {fenced}) is promoted; waiting for the sentinels"
             ),
             Reason::NoMajority => f.write_str("no sentinel majority and no verified master"),
         }
@@ -107,7 +112,16 @@ pub fn majority(configured: usize, reports: &[Report]) -> Option<(&str, usize)> 
 #[derive(Debug, Default, Clone)]
 pub struct Agreement {
     replicas_of: HashMap<String, Vec<String>>,
-    fence: Option<(String, String)>,
+    fence: Option<Fence>,
+}
+
+/// A master that must not get traffic because `rival` is (or is about to be) promoted.
+#[derive(Debug, Clone)]
+struct Fence {
+    fenced: String,
+    rival: String,
+    /// Set for an announced failover that the rival's `ROLE` has not confirmed yet.
+    announced_until: Option<Instant>,
 }
 
 impl Agreement {
@@ -136,14 +150,40 @@ impl Agreement {
                 add(r);
             }
         }
-        if let Some((a, b)) = &self.fence {
-            add(a);
-            add(b);
+        if let Some(f) = &self.fence {
+            add(&f.fenced);
+            add(&f.rival);
         }
         for h in hinted {
             add(h);
         }
         out
+    }
+
+    /// A sentinel announced it is promoting `replica` of `master`: fence `master` until `until`
+    /// unless the replica's `ROLE` confirms the promotion first.
+    pub fn failover_announced(&mut self, master: &str, replica: &str, until: Instant) {
+        self.fence = Some(Fence {
+            fenced: master.to_string(),
+            rival: replica.to_string(),
+            announced_until: Some(until),
+        });
+    }
+
+    /// A sentinel aborted its failover: drop a fence that no promotion confirmed.
+    pub fn failover_aborted(&mut self) {
+        if self
+            .fence
+            .as_ref()
+            .is_some_and(|f| f.announced_until.is_some())
+        {
+            self.fence = None;
+        }
+    }
+
+    /// Whether `addr` is fenced now.
+    pub fn is_fenced(&self, addr: &str) -> bool {
+        self.fence.as_ref().is_some_and(|f| f.fenced == addr)
     }
 
     /// Decides one round. `current` is the master in use now (if any); `roles` holds the `ROLE`
@@ -154,13 +194,19 @@ impl Agreement {
         reports: &[Report],
         current: Option<&str>,
         roles: &HashMap<String, Seen>,
+        now: Instant,
     ) -> Decision {
         let says_master = |a: &str| matches!(roles.get(a), Some(Seen::Master(_)));
         let agreed = majority(configured, reports).map(|(a, _)| a.to_string());
-        if let Some((fenced, rival)) = &self.fence
-            && (agreed.as_deref().is_some_and(|a| a != fenced) || !says_master(rival))
-        {
-            self.fence = None;
+        if let Some(f) = &mut self.fence {
+            let moved_away = agreed.as_deref().is_some_and(|a| a != f.fenced);
+            if says_master(&f.rival) {
+                f.announced_until = None;
+            }
+            let announced = f.announced_until.is_some_and(|t| now < t);
+            if moved_away || !(says_master(&f.rival) || announced) {
+                self.fence = None;
+            }
         }
         let decision = match agreed {
             Some(a) if !says_master(&a) => Decision {
@@ -211,14 +257,18 @@ impl Agreement {
                 && known.is_some_and(|k| k.contains(addr))
         });
         if let Some((rival, _)) = rival {
-            self.fence = Some((chosen.clone(), rival.clone()));
+            self.fence = Some(Fence {
+                fenced: chosen.clone(),
+                rival: rival.clone(),
+                announced_until: None,
+            });
         }
         match &self.fence {
-            Some((fenced, rival)) if *fenced == chosen => Decision {
+            Some(f) if f.fenced == chosen => Decision {
                 master: None,
                 reason: Reason::TwoMasters {
-                    fenced: fenced.clone(),
-                    rival: rival.clone(),
+                    fenced: f.fenced.clone(),
+                    rival: f.rival.clone(),
                 },
             },
             _ => Decision {

@@ -1,4 +1,5 @@
 use super::*;
+use std::time::Duration;
 
 const O: &str = "10.0.0.1:6379";
 const X: &str = "10.0.0.2:6379";
@@ -60,7 +61,13 @@ fn run(name: &str, configured: usize, rounds: &[Round]) {
                 (a.to_string(), seen)
             })
             .collect();
-        let d = agreement.decide(configured, &reports, current.as_deref(), &roles);
+        let d = agreement.decide(
+            configured,
+            &reports,
+            current.as_deref(),
+            &roles,
+            Instant::now(),
+        );
         assert_eq!(
             d.master.as_deref(),
             round.expect,
@@ -285,7 +292,9 @@ fn to_check_covers_reports_current_replicas_and_hints() {
     let roles = HashMap::from([(O.to_string(), Seen::Master(vec![X.into(), Y.into()]))]);
     let reports = vec![Report::Master(O.into()); 3];
     assert_eq!(
-        a.decide(3, &reports, None, &roles).master.as_deref(),
+        a.decide(3, &reports, None, &roles, Instant::now())
+            .master
+            .as_deref(),
         Some(O)
     );
     let got = a.to_check(&[Report::Master(Z.into())], Some(O), &[X.into()]);
@@ -301,4 +310,86 @@ fn majority_counts() {
     assert_eq!(quorum(5), 3);
     let reports = vec![Report::Master(O.into()), Report::Unreachable];
     assert_eq!(majority(2, &reports), None);
+}
+
+fn seen(entries: &[(&str, Seen)]) -> HashMap<String, Seen> {
+    entries
+        .iter()
+        .map(|(a, s)| (a.to_string(), s.clone()))
+        .collect()
+}
+
+fn all(addr: &str) -> Vec<Report> {
+    vec![Report::Master(addr.into()); 3]
+}
+
+#[test]
+fn announced_failover_fences_before_promotion() {
+    let mut a = Agreement::default();
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let before = seen(&[
+        (O, Seen::Master(vec![X.into(), Y.into()])),
+        (X, Seen::NotMaster),
+    ]);
+    assert_eq!(
+        a.decide(3, &all(O), None, &before, t0).master.as_deref(),
+        Some(O)
+    );
+    a.failover_announced(O, X, t0 + ms(5000));
+    assert!(a.is_fenced(O));
+    // Not promoted yet: O is fenced all the same.
+    assert_eq!(
+        a.decide(3, &all(O), Some(O), &before, t0 + ms(10)).master,
+        None
+    );
+    // Promoted: the fence is confirmed and outlives the announcement.
+    let after = seen(&[(O, Seen::Master(vec![Y.into()])), (X, Seen::Master(vec![]))]);
+    assert_eq!(
+        a.decide(3, &all(O), None, &after, t0 + ms(6000)).master,
+        None
+    );
+    let split = vec![
+        Report::Master(X.into()),
+        Report::Master(X.into()),
+        Report::Master(O.into()),
+    ];
+    assert_eq!(
+        a.decide(3, &split, None, &after, t0 + ms(7000))
+            .master
+            .as_deref(),
+        Some(X)
+    );
+}
+
+#[test]
+fn announced_failover_expires_or_aborts() {
+    let mut a = Agreement::default();
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let roles = seen(&[(O, Seen::Master(vec![X.into()])), (X, Seen::NotMaster)]);
+    assert_eq!(
+        a.decide(3, &all(O), None, &roles, t0).master.as_deref(),
+        Some(O)
+    );
+    a.failover_announced(O, X, t0 + ms(5000));
+    assert_eq!(
+        a.decide(3, &all(O), Some(O), &roles, t0 + ms(1000)).master,
+        None
+    );
+    // Never promoted: the fence lapses.
+    assert_eq!(
+        a.decide(3, &all(O), None, &roles, t0 + ms(5001))
+            .master
+            .as_deref(),
+        Some(O)
+    );
+    a.failover_announced(O, X, t0 + ms(9000));
+    a.failover_aborted();
+    assert_eq!(
+        a.decide(3, &all(O), Some(O), &roles, t0 + ms(5100))
+            .master
+            .as_deref(),
+        Some(O)
+    );
 }

@@ -20,7 +20,7 @@ pub struct RedisStatus {
     pub quorum: usize,
     /// Master changes followed since start.
     pub master_changes: u64,
-    /// Every configured sentinel, in query order.
+    /// Every configured sentinel, in configuration order.
     pub sentinels: Vec<SentinelView>,
     /// Nodes checked with `ROLE` in the last round.
     pub nodes: Vec<NodeView>,

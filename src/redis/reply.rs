@@ -117,6 +117,16 @@ pub enum Hint {
     SwitchMaster(String),
     /// A replica of our master was promoted (`+promoted-slave`): a second master may exist now.
     Promoted(String),
+    /// The failover leader picked `replica` to replace `master` (`+selected-slave`); it sends
+    /// `REPLICAOF NO ONE` on its next tick.
+    FailoverStarted {
+        /// The master being replaced.
+        master: String,
+        /// The replica about to be promoted.
+        replica: String,
+    },
+    /// A failover of our master was aborted (`-failover-abort-*`).
+    FailoverAborted,
     /// Something about our master or its replicas went down or up (`+sdown`, `-sdown`).
     Changed,
 }
@@ -149,12 +159,26 @@ pub fn hint(f: &OwnedFrame, master_name: &str) -> Result<Option<Hint>, RespError
             _ => return Err(unexpected("bad +switch-master text", f)),
         },
         // slave <id> <ip> <port> @ <master-name> <master-ip> <master-port>
+        "+selected-slave" => match words.as_slice() {
+            [_, _, ip, port, "@", name, mip, mport] if *name == master_name => {
+                Some(Hint::FailoverStarted {
+                    master: join_addr(mip, port_of(mport)?),
+                    replica: join_addr(ip, port_of(port)?),
+                })
+            }
+            [_, _, _, _, "@", _, _, _] => None,
+            _ => return Err(unexpected("bad +selected-slave text", f)),
+        },
         "+promoted-slave" => match words.as_slice() {
             [_, _, ip, port, "@", name, _, _] if *name == master_name => {
                 Some(Hint::Promoted(join_addr(ip, port_of(port)?)))
             }
             [_, _, _, _, "@", _, _, _] => None,
             _ => return Err(unexpected("bad +promoted-slave text", f)),
+        },
+        c if c.starts_with("-failover-abort") => match words.as_slice() {
+            ["master", name, ..] if *name == master_name => Some(Hint::FailoverAborted),
+            _ => None,
         },
         // master <name> <ip> <port>  |  <type> <id> <ip> <port> @ <master-name> <ip> <port>
         _ => match words.as_slice() {
@@ -274,6 +298,25 @@ mod tests {
             hint(&pr, "dn").unwrap(),
             Some(Hint::Promoted("127.0.0.1:16380".into()))
         );
+        let sel = msg(
+            "+selected-slave",
+            "slave 127.0.0.1:16380 127.0.0.1 16380 @ dn 127.0.0.1 16379",
+        );
+        assert_eq!(
+            hint(&sel, "dn").unwrap(),
+            Some(Hint::FailoverStarted {
+                master: "127.0.0.1:16379".into(),
+                replica: "127.0.0.1:16380".into()
+            })
+        );
+        assert_eq!(hint(&sel, "other").unwrap(), None);
+        let bad_sel = msg(
+            "+selected-slave",
+            "slave x 127.0.0.1 0 @ dn 127.0.0.1 16379",
+        );
+        assert!(hint(&bad_sel, "dn").is_err());
+        let abort = msg("-failover-abort-not-elected", "master dn 127.0.0.1 16379");
+        assert_eq!(hint(&abort, "dn").unwrap(), Some(Hint::FailoverAborted));
         let sd = msg("+sdown", "master dn 127.0.0.1 16379");
         assert_eq!(hint(&sd, "dn").unwrap(), Some(Hint::Changed));
         let sd2 = msg(

@@ -2,9 +2,11 @@
 //! [`Agreement`] and publishes the verified master on a `watch` channel.
 //!
 //! Polling every `check_interval` is the source of truth. A subscription to `+switch-master`,
-//! `+promoted-slave`, `+sdown` and `-sdown` on every sentinel is only a hint that triggers an
-//! immediate poll; while the picture is unsettled (no master, sentinels disagree) polls repeat
-//! every [`FAST_POLL`] for a while, so a switch is seen within milliseconds of the majority.
+//! `+selected-slave`, `+promoted-slave`, `-failover-abort-*`, `+sdown` and `-sdown` on every
+//! sentinel is a hint that triggers an immediate poll; while the picture is unsettled (no master,
+//! sentinels disagree) polls repeat every [`FAST_POLL`] for a while, so a switch is seen within
+//! milliseconds of the majority. `+selected-slave` also fences the old master right away (see
+//! [`Agreement::failover_announced`]): its sessions close before the replica is promoted.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use futures_util::future::join_all;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::agree::{Agreement, Decision, Report, Seen, quorum};
+use super::agree::{Agreement, Decision, Reason, Report, Seen, quorum};
 use super::reply::{self, Hint, Role};
 use super::resp::{Conn, RespError};
 use super::{NodeView, RedisStatus, SentinelView};
@@ -28,7 +30,19 @@ pub const FAST_POLL: Duration = Duration::from_millis(25);
 const FAST_WINDOW: Duration = Duration::from_secs(15);
 /// How long an address from a hint keeps being checked with `ROLE`.
 const HINT_TTL: Duration = Duration::from_secs(30);
-const CHANNELS: [&[u8]; 4] = [b"+switch-master", b"+promoted-slave", b"+sdown", b"-sdown"];
+/// How long an announced failover fences the old master without the promotion confirmed.
+const ANNOUNCE_TTL: Duration = Duration::from_secs(5);
+const CHANNELS: [&[u8]; 9] = [
+    b"+switch-master",
+    b"+selected-slave",
+    b"+promoted-slave",
+    b"-failover-abort-not-elected",
+    b"-failover-abort-no-good-slave",
+    b"-failover-abort-slave-timeout",
+    b"+failover-end",
+    b"+sdown",
+    b"-sdown",
+];
 
 /// The verified master as sessions see it: `None` while there is none.
 pub type MasterRx = watch::Receiver<Option<Arc<str>>>;
@@ -113,6 +127,7 @@ pub fn spawn(
         nodes: HashMap::new(),
         agreement: Agreement::default(),
         hinted: Vec::new(),
+        changes: 0,
         cfg,
         listener,
         status,
@@ -134,14 +149,15 @@ struct Monitor {
     nodes: HashMap<String, Pooled>,
     agreement: Agreement,
     hinted: Vec<(String, Instant)>,
+    /// Master changes followed (status).
+    changes: u64,
 }
 
 impl Monitor {
     async fn run(mut self, mut hints: mpsc::Receiver<Hint>, stop: CancellationToken) {
         let mut fast_until = Instant::now() + FAST_WINDOW;
-        let mut changes = 0u64;
         loop {
-            let settled = self.round(&mut changes).await;
+            let settled = self.round().await;
             let now = Instant::now();
             let wait = if !settled && now < fast_until {
                 FAST_POLL.min(self.cfg.check_interval.0)
@@ -169,14 +185,38 @@ impl Monitor {
 
     fn note_hint(&mut self, h: Hint) {
         tracing::debug!(listener = %self.listener, hint = ?h, "sentinel event");
-        if let Hint::SwitchMaster(a) | Hint::Promoted(a) = h {
-            self.hinted.retain(|(x, _)| *x != a);
-            self.hinted.push((a, Instant::now() + HINT_TTL));
-        }
+        let addr = match h {
+            Hint::SwitchMaster(a) | Hint::Promoted(a) => a,
+            Hint::FailoverStarted { master, replica } => {
+                self.agreement
+                    .failover_announced(&master, &replica, Instant::now() + ANNOUNCE_TTL);
+                let current = self.tx.borrow().clone();
+                if current.as_deref() == Some(master.as_str()) {
+                    // Close the old master's sessions now, before the promotion; the next
+                    // round confirms.
+                    let d = Decision {
+                        master: None,
+                        reason: Reason::TwoMasters {
+                            fenced: master,
+                            rival: replica.clone(),
+                        },
+                    };
+                    self.publish(&d, current.as_deref());
+                }
+                replica
+            }
+            Hint::FailoverAborted => {
+                self.agreement.failover_aborted();
+                return;
+            }
+            Hint::Changed => return,
+        };
+        self.hinted.retain(|(x, _)| *x != addr);
+        self.hinted.push((addr, Instant::now() + HINT_TTL));
     }
 
     /// One poll: sentinels, then `ROLE` checks, then the decision. Returns whether it is settled.
-    async fn round(&mut self, changes: &mut u64) -> bool {
+    async fn round(&mut self) -> bool {
         let reports = self.ask_sentinels().await;
         let now = Instant::now();
         self.hinted.retain(|(_, t)| *t > now);
@@ -198,11 +238,15 @@ impl Monitor {
             })
             .collect();
         let configured = self.views.len();
-        let d = self
-            .agreement
-            .decide(configured, &reports, current.as_deref(), &seen);
-        self.publish(&d, current.as_deref(), changes);
-        self.update_status(&d, &roles, *changes);
+        let d = self.agreement.decide(
+            configured,
+            &reports,
+            current.as_deref(),
+            &seen,
+            Instant::now(),
+        );
+        self.publish(&d, current.as_deref());
+        self.update_status(&d, &roles);
         let unanimous = reports.iter().all(|r| match (r, &d.master) {
             (Report::Master(a), Some(m)) => a == m,
             _ => false,
@@ -264,13 +308,13 @@ impl Monitor {
         join_all(checks).await
     }
 
-    fn publish(&mut self, d: &Decision, current: Option<&str>, changes: &mut u64) {
+    fn publish(&mut self, d: &Decision, current: Option<&str>) {
         if d.master.as_deref() == current {
             return;
         }
         match &d.master {
             Some(m) => {
-                *changes += 1;
+                self.changes += 1;
                 metrics()
                     .redis_master_changes_total
                     .with_label_values(&[&self.listener])
@@ -284,12 +328,7 @@ impl Monitor {
         self.tx.send_replace(d.master.as_deref().map(Arc::from));
     }
 
-    fn update_status(
-        &self,
-        d: &Decision,
-        roles: &[(String, Result<Role, RespError>)],
-        changes: u64,
-    ) {
+    fn update_status(&self, d: &Decision, roles: &[(String, Result<Role, RespError>)]) {
         let m = metrics();
         let mut nodes = Vec::new();
         for (addr, r) in roles {
@@ -318,7 +357,7 @@ impl Monitor {
             master: d.master.clone(),
             reason: d.reason.to_string(),
             quorum: quorum(self.views.len()),
-            master_changes: changes,
+            master_changes: self.changes,
             sentinels: self.views.clone(),
             nodes,
         }));
