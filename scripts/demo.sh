@@ -87,9 +87,10 @@ lab/redis.sh start
 
 log "building datagate (cargo build --release)"
 cargo build --release
-target/release/datagate check -c "$CONFIG"
+BIN=${CARGO_TARGET_DIR:-target}/release/datagate
+"$BIN" check -c "$CONFIG"
 
-target/release/datagate run -c "$CONFIG" &
+"$BIN" run -c "$CONFIG" &
 DG_PID=$!
 
 admin=$(awk '/^\[admin\]/ {a = 1; next} /^\[/ {a = 0} a && /^[[:space:]]*listen/ {gsub(/.*=[[:space:]]*"|".*/, ""); print; exit}' "$CONFIG")

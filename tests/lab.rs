@@ -163,3 +163,58 @@ fn redis_kill_master_promotes_a_replica() {
     r.restart_all();
     assert_eq!(r.master(), Some(r.node_port(1)));
 }
+
+#[test]
+fn datagate_spawner_runs_the_daemon_in_front_of_the_lab() {
+    let g = galera();
+    let admin = support::free_port();
+    let listen = support::free_port();
+    let config = format!(
+        r#"
+[global]
+shutdown_timeout = "2s"
+
+[admin]
+listen = "127.0.0.1:{admin}"
+
+[[tcp]]
+name = "mysql"
+listen = "127.0.0.1:{listen}"
+servers = {servers}
+balance = "first"
+check = "tcp"
+check_interval = "250ms"
+rise = 1
+fall = 1
+"#,
+        servers = g.servers_toml(),
+    );
+    let (ok, out) = support::datagate_check(&config);
+    assert!(ok, "datagate check refused a valid config: {out}");
+    let (ok, out) = support::datagate_check("[admin]\nlisten = \"127.0.0.1:1\"\nnot_a_key = 1\n");
+    assert!(!ok, "datagate check accepted an unknown key: {out}");
+    assert!(out.contains("datagate.toml:"), "no FILE:LINE:COL in: {out}");
+
+    let mut d = support::datagate(&config);
+    assert_eq!(d.get("/healthz").unwrap().0, 200);
+    let through = support::wait_until(Duration::from_secs(10), || {
+        mysql_db(listen, APP_USER, APP_PASSWORD, APP_DB, "SELECT @@port")
+            .is_ok_and(|p| p == g.port(1).to_string())
+    });
+    assert!(
+        through,
+        "no query through datagate reached n1\n{}",
+        d.log_tail(40)
+    );
+    let metrics = d.metrics();
+    assert!(
+        metrics.contains("datagate_listener_connections_total"),
+        "{metrics}"
+    );
+    let status = d.stop().expect("datagate was running");
+    assert!(
+        status.success(),
+        "datagate did not exit 0 on SIGTERM: {status}\n{}",
+        d.log_tail(40)
+    );
+}
