@@ -1,0 +1,389 @@
+//! VRRP end to end: datagate and keepalived in network namespaces on one bridge.
+//!
+//! Needs root, `ip`, `keepalived`, `tcpdump` and `ping`; fails (never skips) without them.
+//! Tests run one at a time (timing assertions), each in its own namespaces.
+
+#[path = "support/netns.rs"]
+mod netns;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use netns::{Lab, VIP};
+
+/// Tests share the CPU with timing assertions: one at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const FAST: &str = "version = 3\nadvert_interval = \"100ms\"\nvrid = 51";
+const KA_FAST: &str = "  advert_int 0.1";
+/// 3 x 100 ms + skew of priority 100 (60 ms), plus scheduling slack on a busy machine.
+const MASTER_DOWN_100: Duration = Duration::from_millis(360 + 200);
+/// Skew time of priority 100 (60 ms) plus slack.
+const SKEW_100: Duration = Duration::from_millis(60 + 190);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Samples the VIP holders every ~10 ms in the background and remembers any overlap.
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    worst: Arc<AtomicUsize>,
+    handle: Option<JoinHandle<Vec<String>>>,
+}
+
+impl Sampler {
+    fn start(lab: &Lab) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let worst = Arc::new(AtomicUsize::new(0));
+        let prefix = lab.prefix.clone();
+        let (s, w) = (stop.clone(), worst.clone());
+        let handle = thread::spawn(move || {
+            let mut seen = Vec::new();
+            let probe = netns::Probe::new(&prefix);
+            while !s.load(Ordering::Relaxed) {
+                let h = probe.holders();
+                if h.len() > 1 {
+                    seen.push(format!("{:?}", h));
+                }
+                w.fetch_max(h.len(), Ordering::Relaxed);
+                thread::sleep(ms(10));
+            }
+            seen
+        });
+        Sampler {
+            stop,
+            worst,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops sampling; panics if two hosts ever held the VIP together.
+    fn assert_single_holder(mut self, lab: &Lab) {
+        self.stop.store(true, Ordering::Relaxed);
+        let seen = self
+            .handle
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
+        assert!(
+            self.worst.load(Ordering::Relaxed) <= 1,
+            "two VIP holders at once: {seen:?}\n{}",
+            lab.logs()
+        );
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// tcpdump of ARP in the client namespace.
+struct ArpCapture(Child, std::path::PathBuf);
+
+impl ArpCapture {
+    fn start(lab: &Lab) -> ArpCapture {
+        let out = lab.dir().join("arp.txt");
+        let f = std::fs::File::create(&out).expect("capture file");
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &lab.ns("c"),
+                "tcpdump",
+                "-l",
+                "-n",
+                "-i",
+                "eth0",
+                "arp",
+            ])
+            .stdout(f)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tcpdump");
+        thread::sleep(ms(500));
+        ArpCapture(child, out)
+    }
+
+    fn finish(mut self) -> String {
+        thread::sleep(ms(200));
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let _ = self.0.wait();
+        std::fs::read_to_string(&self.1).unwrap_or_default()
+    }
+}
+
+impl Drop for ArpCapture {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn garps_of_vip(capture: &str) -> usize {
+    capture
+        .lines()
+        .filter(|l| l.contains(&format!("who-has {VIP}")) && l.contains(&format!("tell {VIP}")))
+        .count()
+}
+
+#[test]
+fn datagate_backup_of_keepalived_v3() {
+    let _g = serial();
+    let mut lab = Lab::up("dgva");
+    let sampler = Sampler::start(&lab);
+    let ka = lab.keepalived("1", 3, &format!("  priority 150\n{KA_FAST}"));
+    lab.datagate("2", &format!("priority = 100\n{FAST}"));
+    lab.wait_holder("1", ms(3000));
+    thread::sleep(ms(500));
+    assert_eq!(
+        lab.holders(),
+        ["1"],
+        "datagate must stay backup of a higher keepalived"
+    );
+
+    let arp = ArpCapture::start(&lab);
+    let t0 = Instant::now();
+    lab.term(ka);
+    lab.wait_holder("2", ms(2000));
+    let took = t0.elapsed();
+    assert!(
+        took <= SKEW_100,
+        "takeover after keepalived's SIGTERM took {took:?}"
+    );
+    lab.stop(ka);
+    let cap = arp.finish();
+    assert!(
+        garps_of_vip(&cap) >= 1,
+        "no gratuitous ARP for {VIP} seen:\n{cap}"
+    );
+
+    // keepalived comes back with a higher priority and preempts datagate.
+    let ka = lab.keepalived("1", 3, &format!("  priority 150\n{KA_FAST}"));
+    lab.wait_holder("1", ms(2000));
+
+    // A dead keepalived host: datagate takes over within the master-down interval.
+    thread::sleep(ms(300));
+    let t0 = Instant::now();
+    lab.crash(ka, "1");
+    lab.wait_holder("2", MASTER_DOWN_100 + ms(500));
+    let took = t0.elapsed();
+    assert!(
+        took <= MASTER_DOWN_100,
+        "takeover after a crash took {took:?}"
+    );
+    sampler.assert_single_holder(&lab);
+}
+
+#[test]
+fn datagate_master_over_keepalived_v3() {
+    let _g = serial();
+    let mut lab = Lab::up("dgvb");
+    let sampler = Sampler::start(&lab);
+    lab.keepalived("2", 3, &format!("  priority 100\n{KA_FAST}"));
+    lab.wait_holder("2", ms(3000));
+    // datagate with a higher priority preempts keepalived.
+    let dg = lab.datagate("1", &format!("priority = 200\n{FAST}"));
+    lab.wait_holder("1", ms(2000));
+    thread::sleep(ms(500));
+    assert_eq!(lab.holders(), ["1"]);
+
+    let t0 = Instant::now();
+    lab.term(dg);
+    lab.wait_holder("2", ms(2000));
+    let took = t0.elapsed();
+    assert!(
+        took <= SKEW_100 + ms(100),
+        "keepalived took over {took:?} after datagate's SIGTERM"
+    );
+    lab.stop(dg);
+    assert!(lab.log_of(dg).contains("master -> init"), "{}", lab.logs());
+
+    let dg = lab.datagate("1", &format!("priority = 200\n{FAST}"));
+    lab.wait_holder("1", ms(2000));
+    thread::sleep(ms(300));
+    let t0 = Instant::now();
+    lab.crash(dg, "1");
+    lab.wait_holder("2", MASTER_DOWN_100 + ms(500));
+    let took = t0.elapsed();
+    assert!(
+        took <= MASTER_DOWN_100,
+        "keepalived took over {took:?} after a crash"
+    );
+    sampler.assert_single_holder(&lab);
+}
+
+#[test]
+fn v2_one_second_adverts_with_keepalived() {
+    let _g = serial();
+    let mut lab = Lab::up("dgvc");
+    let sampler = Sampler::start(&lab);
+    let v2 = "version = 2\nadvert_interval = \"1s\"\nvrid = 51";
+    let ka = lab.keepalived("1", 2, "  priority 150\n  advert_int 1");
+    lab.datagate("2", &format!("priority = 100\n{v2}"));
+    lab.wait_holder("1", ms(6000));
+    thread::sleep(ms(1500));
+    assert_eq!(
+        lab.holders(),
+        ["1"],
+        "datagate must follow keepalived's v2 adverts"
+    );
+    let t0 = Instant::now();
+    lab.term(ka);
+    lab.wait_holder("2", ms(2000));
+    let took = t0.elapsed();
+    lab.stop(ka);
+    // v2 skew of priority 100: 156/256 s.
+    assert!(took <= ms(610 + 300), "v2 takeover took {took:?}");
+    // A lower keepalived stays backup of datagate: it understands datagate's v2 adverts.
+    let ka = lab.keepalived("1", 2, "  priority 50\n  advert_int 1");
+    thread::sleep(ms(4500));
+    assert_eq!(lab.holders(), ["2"], "{}", lab.logs());
+    assert!(
+        lab.log_of(ka).contains("Entering BACKUP STATE"),
+        "{}",
+        lab.logs()
+    );
+    sampler.assert_single_holder(&lab);
+}
+
+#[test]
+fn datagate_pair_failover() {
+    let _g = serial();
+    let mut lab = Lab::up("dgvd");
+    let sampler = Sampler::start(&lab);
+    let dg1 = lab.datagate("1", &format!("priority = 150\n{FAST}"));
+    lab.datagate("2", &format!("priority = 100\n{FAST}"));
+    lab.wait_holder("1", ms(3000));
+    thread::sleep(ms(300));
+
+    let arp = ArpCapture::start(&lab);
+    let t0 = Instant::now();
+    lab.term(dg1);
+    lab.wait_holder("2", ms(2000));
+    let took = t0.elapsed();
+    assert!(took <= SKEW_100, "SIGTERM handover took {took:?}");
+    lab.stop(dg1);
+    let cap = arp.finish();
+    assert!(
+        garps_of_vip(&cap) >= 1,
+        "no gratuitous ARP for {VIP} seen:\n{cap}"
+    );
+
+    // Preemption: the higher priority comes back and takes the VIP.
+    let dg1 = lab.datagate("1", &format!("priority = 150\n{FAST}"));
+    lab.wait_holder("1", ms(1500));
+    thread::sleep(ms(300));
+    let t0 = Instant::now();
+    lab.crash(dg1, "1");
+    lab.wait_holder("2", MASTER_DOWN_100 + ms(500));
+    let took = t0.elapsed();
+    assert!(
+        took <= MASTER_DOWN_100,
+        "takeover after a crash took {took:?}"
+    );
+    sampler.assert_single_holder(&lab);
+}
+
+#[test]
+fn preempt_delay_and_no_preempt() {
+    let _g = serial();
+    let mut lab = Lab::up("dgve");
+    let sampler = Sampler::start(&lab);
+    lab.datagate("1", &format!("priority = 100\n{FAST}"));
+    lab.wait_holder("1", ms(3000));
+    // Higher priority without preemption: stays backup.
+    let lazy = lab.datagate("2", &format!("priority = 200\npreempt = false\n{FAST}"));
+    thread::sleep(ms(1500));
+    assert_eq!(
+        lab.holders(),
+        ["1"],
+        "preempt = false must not take the VIP"
+    );
+    lab.stop(lazy);
+    // Higher priority with a 1 s preempt delay: takes the VIP after the delay, not before.
+    let t0 = Instant::now();
+    lab.datagate(
+        "2",
+        &format!("priority = 200\npreempt_delay = \"1s\"\n{FAST}"),
+    );
+    thread::sleep(ms(800));
+    assert_eq!(lab.holders(), ["1"], "preempted before preempt_delay");
+    lab.wait_holder("2", ms(2000));
+    let took = t0.elapsed();
+    assert!(
+        took >= ms(1000) && took <= ms(2000),
+        "preempted after {took:?}"
+    );
+    sampler.assert_single_holder(&lab);
+}
+
+#[test]
+fn unicast_peers_with_keepalived() {
+    let _g = serial();
+    let mut lab = Lab::up("dgvf");
+    let sampler = Sampler::start(&lab);
+    let ka = lab.keepalived(
+        "1",
+        3,
+        &format!(
+            "  priority 150\n{KA_FAST}\n  unicast_src_ip {s}.11\n  unicast_peer {{\n    {s}.12\n  }}",
+            s = netns::SUBNET
+        ),
+    );
+    lab.datagate(
+        "2",
+        &format!(
+            "priority = 100\nunicast_peers = [\"{}.11\"]\n{FAST}",
+            netns::SUBNET
+        ),
+    );
+    lab.wait_holder("1", ms(3000));
+    thread::sleep(ms(500));
+    assert_eq!(lab.holders(), ["1"], "unicast adverts not understood");
+    lab.term(ka);
+    lab.wait_holder("2", ms(1000));
+    lab.stop(ka);
+    // keepalived comes back lower: it hears datagate's unicast adverts and stays backup.
+    let ka = lab.keepalived(
+        "1",
+        3,
+        &format!(
+            "  priority 50\n{KA_FAST}\n  unicast_src_ip {s}.11\n  unicast_peer {{\n    {s}.12\n  }}",
+            s = netns::SUBNET
+        ),
+    );
+    thread::sleep(ms(1000));
+    assert_eq!(lab.holders(), ["2"], "{}", lab.logs());
+    assert!(lab.log_of(ka).contains("Entering BACKUP STATE"));
+    sampler.assert_single_holder(&lab);
+}
+
+#[test]
+fn interface_down_faults_and_owner_takes_over_at_once() {
+    let _g = serial();
+    let mut lab = Lab::up("dgvg");
+    lab.datagate("1", &format!("priority = 150\n{FAST}"));
+    lab.datagate("2", &format!("priority = 100\n{FAST}"));
+    lab.wait_holder("1", ms(3000));
+    netns::sh(&format!("ip -n {} link set eth0 down", lab.ns("1")));
+    lab.wait_holder("2", MASTER_DOWN_100 + ms(300));
+    netns::sh(&format!("ip -n {} link set eth0 up", lab.ns("1")));
+    lab.wait_holder("1", ms(2000));
+    // The address owner (255) does not wait for a master-down interval.
+    let t0 = Instant::now();
+    lab.datagate("3", &format!("priority = 255\n{FAST}"));
+    lab.wait_holder("3", ms(1000));
+    assert!(t0.elapsed() < ms(600), "owner took {:?}", t0.elapsed());
+}
