@@ -41,7 +41,16 @@ impl Writer {
     fn start(port: u16, prefix: &str) -> Writer {
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(WriteLog::default()));
-        let (st, lg, pf) = (stop.clone(), log.clone(), prefix.to_string());
+        // Unique per run: the lab keeps its data, and old keys must not pass for new writes.
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let prefix = format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            since_epoch.as_millis()
+        );
+        let (st, lg, pf) = (stop.clone(), log.clone(), prefix.clone());
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let handle = thread::spawn(move || {
             let mut conn: Option<(TcpStream, BufReader<TcpStream>)> = None;
@@ -87,7 +96,7 @@ impl Writer {
             }
         });
         Writer {
-            prefix: prefix.to_string(),
+            prefix,
             stop,
             log,
             handle: Some(handle),
@@ -417,17 +426,17 @@ fn measure_gap(graceful: bool) {
     assert!(wh.wait_ack_after(t0, Duration::from_secs(5)).is_some());
     thread::sleep(Duration::from_millis(200));
     let t_fail = Instant::now();
-    if graceful {
-        lab.failover();
+    let new = if graceful {
+        lab.failover()
     } else {
-        lab.kill_master();
-    }
+        lab.kill_master()
+    };
     let sw = wait_until(Duration::from_secs(10), || switch.lock().unwrap().is_some());
     assert!(sw, "no +switch-master seen");
     let t_switch = switch.lock().unwrap().expect("switch");
     wd.wait_ack_after(t_switch, Duration::from_secs(15));
     wh.wait_ack_after(t_switch, Duration::from_secs(15));
-    thread::sleep(Duration::from_millis(500));
+    thread::sleep(Duration::from_secs(3));
     stop.store(true, Ordering::Relaxed);
     let what = if graceful {
         "SENTINEL FAILOVER"
@@ -439,25 +448,27 @@ fn measure_gap(graceful: bool) {
         ms(t_switch - t_fail)
     );
     for (name, w) in [("datagate", wd), ("haproxy", wh)] {
+        let prefix = w.prefix.clone();
         let log = w.finish();
+        // Acknowledged but not on the new master: written to the old one, lost.
+        let lost = missing_on(new, &prefix, &log);
         let last_before = log.acked.iter().rev().map(|a| a.1).find(|&t| t <= t_fail);
-        let first_after = log.acked.iter().map(|a| a.1).find(|&t| t > t_switch);
+        let first_after = log
+            .acked
+            .iter()
+            .find(|a| a.1 > t_switch && !lost.contains(&a.0))
+            .map(|a| a.1);
         let gap = first_after.map(|t| ms(t - t_switch) as i128);
         let outage = match (last_before, first_after) {
             (Some(a), Some(b)) => Some(ms(b - a)),
             _ => None,
         };
-        // Writes acknowledged after the action but before the switch: on the old master.
-        let early = log
-            .acked
-            .iter()
-            .filter(|a| a.1 > t_fail && a.1 < t_switch)
-            .count();
         eprintln!(
-            "RESULT {what} {name}: first write {} ms after +switch-master, no successful write for {} ms, \
-             READONLY {}, acked between action and switch {early}, refused {}, disconnects {}",
+            "RESULT {what} {name}: first write on the new master {} ms after +switch-master, \
+             none for {} ms, acknowledged but lost {}, READONLY {}, refused {}, disconnects {}",
             gap.map_or("none".into(), |g| g.to_string()),
             outage.map_or("?".into(), |o| o.to_string()),
+            lost.len(),
             log.readonly.len(),
             log.refused,
             log.disconnects

@@ -1,6 +1,12 @@
 #![no_main]
+use datagate::redis::{reply, resp};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|_data: &[u8]| {
-    // placeholder until the decoder lands
+fuzz_target!(|data: &[u8]| {
+    if let Ok(Some((frame, used))) = resp::decode_reply(data) {
+        assert!(used <= data.len());
+        let _ = reply::master_addr(&frame);
+        let _ = reply::role(&frame);
+        let _ = reply::hint(&frame, "dn");
+    }
 });
