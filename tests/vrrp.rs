@@ -387,3 +387,57 @@ fn interface_down_faults_and_owner_takes_over_at_once() {
     lab.wait_holder("3", ms(1000));
     assert!(t0.elapsed() < ms(600), "owner took {:?}", t0.elapsed());
 }
+
+/// Failover figures, datagate pair vs keepalived pair, SIGTERM and crash of the master (VRRPv3,
+/// 100 ms adverts, priorities 150/100): the longest gap between ping replies to the VIP from the
+/// client (one ping every 10 ms). `cargo test --test vrrp failover_gaps -- --ignored --nocapture`;
+/// `VRRP_BENCH_RUNS` sets the runs per case (default 3).
+#[test]
+#[ignore = "benchmark: prints figures, run on demand"]
+fn failover_gaps() {
+    let _g = serial();
+    let runs: usize = std::env::var("VRRP_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut lab = Lab::up("dgvz");
+    let mut rows = Vec::new();
+    for run in 0..runs {
+        for daemon in ["datagate", "keepalived"] {
+            for how in ["sigterm", "sigkill"] {
+                let start = |lab: &mut Lab, h: &str, prio: u32| match daemon {
+                    "datagate" => lab.datagate(h, &format!("priority = {prio}\n{FAST}")),
+                    _ => lab.keepalived(h, 3, &format!("  priority {prio}\n{KA_FAST}")),
+                };
+                let master = start(&mut lab, "1", 150);
+                let backup = start(&mut lab, "2", 100);
+                lab.wait_holder("1", ms(3000));
+                thread::sleep(ms(500));
+                let probe = netns::PingProbe::start(&lab, 4);
+                thread::sleep(ms(1500));
+                let t0 = Instant::now();
+                if how == "sigterm" {
+                    lab.term(master);
+                } else {
+                    lab.crash(master, "1");
+                }
+                lab.wait_holder("2", ms(3000));
+                let takeover = t0.elapsed();
+                let r = probe.finish();
+                if how == "sigterm" {
+                    lab.stop(master);
+                }
+                lab.stop(backup);
+                let row = format!(
+                    "vrrp-failover run={run} daemon={daemon:<10} fail={how} gap_ms={:.0} lost={} vip_moved_ms={}",
+                    r.longest_gap.as_secs_f64() * 1000.0,
+                    r.sent.saturating_sub(r.received),
+                    takeover.as_millis()
+                );
+                println!("{row}");
+                rows.push(row);
+            }
+        }
+    }
+    assert!(!rows.is_empty());
+}

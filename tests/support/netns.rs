@@ -403,3 +403,90 @@ fn datagate_command(conf: &Path) -> (PathBuf, Vec<String>) {
     );
     (example, vec!["-c".into(), conf])
 }
+
+/// `ping` of the VIP every 10 ms from the client namespace, for measuring failover gaps.
+pub struct PingProbe {
+    child: Child,
+    out: PathBuf,
+}
+
+/// What a [`PingProbe`] saw.
+#[derive(Debug, Clone, Copy)]
+pub struct PingReport {
+    pub sent: u32,
+    pub received: u32,
+    /// Longest time between two replies.
+    pub longest_gap: Duration,
+}
+
+impl PingProbe {
+    /// Starts pinging for `secs` seconds.
+    pub fn start(lab: &Lab, secs: u32) -> PingProbe {
+        let out = lab
+            .dir()
+            .join(format!("ping-{}.txt", Instant::now().elapsed().as_nanos()));
+        let f = fs::File::create(&out).expect("ping output");
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &lab.ns("c"),
+                "ping",
+                "-D",
+                "-n",
+                "-i",
+                "0.01",
+                "-W",
+                "0.1",
+            ])
+            .args(["-w", &secs.to_string(), VIP])
+            .stdout(f)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ping");
+        PingProbe { child, out }
+    }
+
+    /// Waits for the end of the run and summarises it.
+    pub fn finish(mut self) -> PingReport {
+        let _ = self.child.wait();
+        let text = fs::read_to_string(&self.out).unwrap_or_default();
+        let mut last: Option<f64> = None;
+        let mut gap = 0f64;
+        let (mut received, mut sent) = (0, 0);
+        for line in text.lines() {
+            if line.contains("bytes from") {
+                let t = line
+                    .trim_start_matches('[')
+                    .split(']')
+                    .next()
+                    .and_then(|t| t.parse::<f64>().ok());
+                if let Some(t) = t {
+                    if let Some(l) = last {
+                        gap = gap.max(t - l);
+                    }
+                    last = Some(t);
+                    received += 1;
+                }
+            } else if line.contains("packets transmitted") {
+                sent = line
+                    .split_whitespace()
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+            }
+        }
+        PingReport {
+            sent,
+            received,
+            longest_gap: Duration::from_secs_f64(gap),
+        }
+    }
+}
+
+impl Drop for PingProbe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
