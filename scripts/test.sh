@@ -78,9 +78,9 @@ else
   # Unit tests run in parallel; the end-to-end tests share one lab and some of them kill nodes,
   # so each test binary runs its tests one at a time (cargo runs the binaries one after another).
   log "cargo test --lib --bins (unit tests)"
-  cargo test --lib --bins
+  cargo test --no-fail-fast --lib --bins
   log "cargo test --test '*' (end-to-end tests, one at a time)"
-  cargo test --test '*' -- --test-threads=1
+  cargo test --no-fail-fast --test '*' -- --test-threads=1
   log "cargo test --doc"
   cargo test --doc
 fi

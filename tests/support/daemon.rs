@@ -76,7 +76,7 @@ pub struct Datagate {
 }
 
 impl Datagate {
-    /// Spawn the daemon without waiting for it.
+    /// Spawn the daemon without waiting for it. Log level: the config's `[log]`, or `RUST_LOG` when set.
     pub fn spawn(config_toml: &str) -> Datagate {
         let admin = admin_addr(config_toml);
         let dir = scratch_dir("run");
@@ -89,10 +89,6 @@ impl Datagate {
             .arg("run")
             .arg("-c")
             .arg(&config_path)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
-            )
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
