@@ -71,17 +71,24 @@ trap 'exit 130' INT TERM
 t0=$(date +%s)
 log "cargo build --all-targets"
 cargo build --all-targets
+failed=()
+step() { # step NAME CMD... : run a test step, remember a failure and go on with the next step
+  local name=$1
+  shift
+  log "$name: $*"
+  "$@" || failed+=("$name")
+}
 if [ $# -gt 0 ]; then
-  log "cargo test $*"
-  cargo test "$@"
+  step "cargo test $*" cargo test "$@"
 else
   # Unit tests run in parallel; the end-to-end tests share one lab and some of them kill nodes,
   # so each test binary runs its tests one at a time (cargo runs the binaries one after another).
-  log "cargo test --lib --bins (unit tests)"
-  cargo test --no-fail-fast --lib --bins
-  log "cargo test --test '*' (end-to-end tests, one at a time)"
-  cargo test --no-fail-fast --test '*' -- --test-threads=1
-  log "cargo test --doc"
-  cargo test --doc
+  step "unit tests" cargo test --no-fail-fast --lib --bins
+  step "end-to-end tests" cargo test --no-fail-fast --test '*' -- --test-threads=1
+  step "doc tests" cargo test --doc
+fi
+if [ ${#failed[@]} -gt 0 ]; then
+  log "FAILED: ${failed[*]} ($(( $(date +%s) - t0 ))s)"
+  exit 1
 fi
 log "all tests passed in $(( $(date +%s) - t0 ))s"
