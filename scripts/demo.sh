@@ -31,6 +31,14 @@ log() { printf '[%s demo] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf '[%s demo] ERROR: %s\n' "$(date +%H:%M:%S)" "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || { usage >&2; die "run as root (the lab starts MariaDB and Redis as their system users)"; }
+# Under sudo, use the invoking user's Rust toolchain (rustup) when root has none.
+if ! command -v cargo >/dev/null && [ -n "${SUDO_USER:-}" ]; then
+  user_home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+  if [ -x "$user_home/.cargo/bin/cargo" ]; then
+    export PATH="$user_home/.cargo/bin:$PATH" CARGO_HOME=${CARGO_HOME:-$user_home/.cargo}
+    export RUSTUP_HOME=${RUSTUP_HOME:-$user_home/.rustup}
+  fi
+fi
 command -v cargo >/dev/null || die "cargo not found in PATH (under sudo: sudo env PATH=\"\$PATH\" $0)"
 [ -f "$CONFIG" ] || die "$CONFIG not found"
 

@@ -52,6 +52,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$rc" = 0 ] || { echo "error: apt-get install ${missing[*]} failed" >&2; exit "$rc"; }
 fi
 
+# Under sudo, use the invoking user's Rust toolchain (rustup) when root has none.
+if ! command -v cargo >/dev/null && [ -n "${SUDO_USER:-}" ]; then
+  user_home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+  if [ -x "$user_home/.cargo/bin/cargo" ]; then
+    export PATH="$user_home/.cargo/bin:$PATH" CARGO_HOME=${CARGO_HOME:-$user_home/.cargo}
+    export RUSTUP_HOME=${RUSTUP_HOME:-$user_home/.rustup}
+  fi
+fi
 command -v cargo >/dev/null || { echo "error: cargo not found in PATH (under sudo: sudo env PATH=\"\$PATH\" $0)" >&2; exit 1; }
 
 stop_lab() {
