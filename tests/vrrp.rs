@@ -43,10 +43,11 @@ impl Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let worst = Arc::new(AtomicUsize::new(0));
         let prefix = lab.prefix.clone();
+        let vip = lab.vip.clone();
         let (s, w) = (stop.clone(), worst.clone());
         let handle = thread::spawn(move || {
             let mut seen = Vec::new();
-            let probe = netns::Probe::new(&prefix);
+            let probe = netns::Probe::new(&prefix, &vip);
             while !s.load(Ordering::Relaxed) {
                 let h = probe.holders();
                 if h.len() > 1 {
@@ -364,6 +365,40 @@ fn unicast_peers_with_keepalived() {
             s = netns::SUBNET
         ),
     );
+    thread::sleep(ms(1000));
+    assert_eq!(lab.holders(), ["2"], "{}", lab.logs());
+    assert!(lab.log_of(ka).contains("Entering BACKUP STATE"));
+    sampler.assert_single_holder(&lab);
+}
+
+#[test]
+fn ipv6_with_keepalived() {
+    let _g = serial();
+    let mut lab = Lab::up_v6("dgvh");
+    let sampler = Sampler::start(&lab);
+    let ka = lab.keepalived("1", 3, &format!("  priority 150\n{KA_FAST}"));
+    lab.datagate("2", &format!("priority = 100\n{FAST}"));
+    lab.wait_holder("1", ms(3000));
+    thread::sleep(ms(500));
+    assert_eq!(
+        lab.holders(),
+        ["1"],
+        "datagate must follow keepalived's IPv6 adverts"
+    );
+    let t0 = Instant::now();
+    lab.term(ka);
+    lab.wait_holder("2", ms(2000));
+    let took = t0.elapsed();
+    assert!(took <= SKEW_100, "IPv6 takeover took {took:?}");
+    lab.stop(ka);
+    // The client reaches the VIP at datagate's MAC (unsolicited NA with Override).
+    netns::sh(&format!(
+        "ip netns exec {} ping -c1 -W1 {}",
+        lab.ns("c"),
+        lab.vip
+    ));
+    // A lower keepalived stays backup: it accepts datagate's IPv6 adverts and checksum.
+    let ka = lab.keepalived("1", 3, &format!("  priority 50\n{KA_FAST}"));
     thread::sleep(ms(1000));
     assert_eq!(lab.holders(), ["2"], "{}", lab.logs());
     assert!(lab.log_of(ka).contains("Entering BACKUP STATE"));

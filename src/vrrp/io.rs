@@ -128,6 +128,8 @@ impl VrrpSocket {
                 s.set_multicast_if_v6(ifindex)?;
                 s.set_multicast_hops_v6(u32::from(VRRP_TTL))?;
                 s.set_unicast_hops_v6(u32::from(VRRP_TTL))?;
+                // Internetwork control, as for IPv4.
+                s.set_tclass_v6(0xc0)?;
                 socket::setsockopt(&s, sockopt::Ipv6RecvHopLimit, &true)
                     .map_err(io::Error::from)?;
                 if !unicast {

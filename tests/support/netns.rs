@@ -16,8 +16,10 @@ use nix::unistd::Pid;
 
 /// The lab subnet (a /24).
 pub const SUBNET: &str = "10.77.0";
-/// The VIP every test moves around.
+/// The VIP every IPv4 test moves around.
 pub const VIP: &str = "10.77.0.200";
+/// The VIP of IPv6 labs ([`Lab::up_v6`]); hosts have fd00:77::11-13 and ::100.
+pub const VIP6: &str = "fd00:77::200";
 
 /// Runs `cmd`, panicking with its output on failure.
 pub fn sh(cmd: &str) -> String {
@@ -54,12 +56,14 @@ pub fn require_tools() {
 /// Looks at VIP holders of a lab from any thread.
 pub struct Probe {
     prefix: String,
+    vip: String,
 }
 
 impl Probe {
-    pub fn new(prefix: &str) -> Probe {
+    pub fn new(prefix: &str, vip: &str) -> Probe {
         Probe {
             prefix: prefix.to_string(),
+            vip: vip.to_string(),
         }
     }
 
@@ -70,9 +74,11 @@ impl Probe {
             .filter(|h| {
                 let ns = format!("{}{h}", self.prefix);
                 Command::new("ip")
-                    .args(["-n", &ns, "-o", "-4", "addr", "show", "dev", "eth0"])
+                    .args(["-n", &ns, "-o", "addr", "show", "dev", "eth0"])
                     .output()
-                    .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {VIP}/")))
+                    .is_ok_and(|o| {
+                        String::from_utf8_lossy(&o.stdout).contains(&format!(" {}/", self.vip))
+                    })
             })
             .map(String::from)
             .collect()
@@ -101,6 +107,9 @@ impl Proc {
 /// One lab: namespaces, the daemons started in them, a scratch directory.
 pub struct Lab {
     pub prefix: String,
+    /// The VIP address and the same with its prefix length.
+    pub vip: String,
+    pub vip_cidr: String,
     pub dir: tempfile::TempDir,
     procs: Vec<Proc>,
 }
@@ -108,8 +117,20 @@ pub struct Lab {
 impl Lab {
     /// Creates namespaces `<prefix>br`, `<prefix>1..3`, `<prefix>c` (prefix: 2-6 chars).
     pub fn up(prefix: &str) -> Lab {
+        Lab::build(prefix, false)
+    }
+
+    /// Same with IPv6 on (no DAD) and the VIP [`VIP6`].
+    pub fn up_v6(prefix: &str) -> Lab {
+        Lab::build(prefix, true)
+    }
+
+    fn build(prefix: &str, v6: bool) -> Lab {
         require_tools();
+        let (vip, len) = if v6 { (VIP6, 64) } else { (VIP, 24) };
         let lab = Lab {
+            vip: vip.to_string(),
+            vip_cidr: format!("{vip}/{len}"),
             prefix: prefix.to_string(),
             dir: tempfile::tempdir().expect("tempdir"),
             procs: Vec::new(),
@@ -123,14 +144,25 @@ impl Lab {
         ));
         for (h, addr) in [("1", 11), ("2", 12), ("3", 13), ("c", 100)] {
             let ns = format!("{prefix}{h}");
+            let (sysctl, addr6) = if v6 {
+                (
+                    "net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0",
+                    format!(" && ip -n {ns} addr add fd00:77::{addr}/64 dev eth0 nodad"),
+                )
+            } else {
+                (
+                    "net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1",
+                    String::new(),
+                )
+            };
             sh(&format!(
                 "ip netns add {ns} && \
-                 ip netns exec {ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 && \
+                 ip netns exec {ns} sysctl -qw {sysctl} && \
                  ip -n {ns} link set lo up && \
                  ip -n {br} link add to-{ns} type veth peer name eth0 netns {ns} && \
                  ip -n {br} link set to-{ns} master br0 up && \
                  ip -n {ns} link set eth0 multicast on up && \
-                 ip -n {ns} addr add {SUBNET}.{addr}/24 dev eth0"
+                 ip -n {ns} addr add {SUBNET}.{addr}/24 dev eth0{addr6}"
             ));
         }
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -168,7 +200,7 @@ impl Lab {
 
     /// Which of hosts 1..3 hold the VIP now.
     pub fn holders(&self) -> Vec<String> {
-        Probe::new(&self.prefix).holders()
+        Probe::new(&self.prefix, &self.vip).holders()
     }
 
     /// Waits until exactly host `h` holds the VIP; returns how long it took.
@@ -197,7 +229,10 @@ impl Lab {
             .join(format!("{name}-{}.toml", self.procs.len()));
         fs::write(
             &conf,
-            format!("[vrrp]\ninterface = \"eth0\"\nvips = [\"{VIP}/24\"]\n{vrrp_toml}\n"),
+            format!(
+                "[vrrp]\ninterface = \"eth0\"\nvips = [\"{}\"]\n{vrrp_toml}\n",
+                self.vip_cidr
+            ),
         )
         .expect("write config");
         let (bin, args) = datagate_command(&conf);
@@ -220,7 +255,8 @@ impl Lab {
             format!(
                 "global_defs {{\n  router_id {name}\n  vrrp_version {version}\n}}\n\
                  vrrp_instance DG {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n{instance}\n\
-                 virtual_ipaddress {{\n    {VIP}/24 dev eth0\n  }}\n}}\n"
+                 virtual_ipaddress {{\n    {} dev eth0\n  }}\n}}\n",
+                self.vip_cidr
             ),
         )
         .expect("write keepalived.conf");
@@ -306,6 +342,7 @@ impl Lab {
     /// lose it, then SIGKILL.
     pub fn crash(&mut self, i: usize, h: &str) {
         let ns = self.ns(h);
+        let vip_cidr = self.vip_cidr.clone();
         let p = &mut self.procs[i];
         let child = p
             .vrrp_pid_file
@@ -318,15 +355,7 @@ impl Lab {
             let _ = kill(c, Signal::SIGSTOP);
         }
         let _ = Command::new("ip")
-            .args([
-                "-n",
-                &ns,
-                "addr",
-                "del",
-                &format!("{VIP}/24"),
-                "dev",
-                "eth0",
-            ])
+            .args(["-n", &ns, "addr", "del", &vip_cidr, "dev", "eth0"])
             .stderr(Stdio::null())
             .status();
         if let Some(c) = child {
@@ -439,7 +468,7 @@ impl PingProbe {
                 "-W",
                 "0.1",
             ])
-            .args(["-w", &secs.to_string(), VIP])
+            .args(["-w", &secs.to_string(), &lab.vip])
             .stdout(f)
             .stderr(Stdio::null())
             .spawn()
