@@ -4,6 +4,7 @@
 
 mod listeners;
 pub mod state;
+mod vrrp;
 mod wiring;
 
 use std::collections::HashMap;
@@ -33,6 +34,8 @@ pub enum StartError {
     Admin(std::io::Error),
     #[error("{0}")]
     Unsupported(String),
+    #[error("vrrp: {0}")]
+    Vrrp(#[from] crate::vrrp::VrrpError),
 }
 
 struct App {
@@ -41,6 +44,7 @@ struct App {
     running: HashMap<String, Running>,
     spawner: Spawner,
     shared: Arc<Shared>,
+    vrrp: Option<vrrp::RunningVrrp>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns after the graceful stop.
@@ -69,8 +73,14 @@ pub async fn run(path: PathBuf) -> Result<(), StartError> {
             shutdown: CancellationToken::new(),
         },
         shared: shared.clone(),
+        vrrp: None,
     };
+    let vrrp_cfg = cfg.vrrp.as_ref().map(|v| v.get_ref().clone());
     app.apply(cfg).map_err(StartError::Bind)?;
+    if let Some(v) = vrrp_cfg {
+        app.vrrp = Some(vrrp::start(v, shared.clone()).await?);
+        app.publish();
+    }
     tokio::spawn(crate::admin::http::serve(admin_socket, shared.clone()));
     tracing::info!(admin = %admin_addr, "datagate ready");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -81,8 +91,8 @@ pub async fn run(path: PathBuf) -> Result<(), StartError> {
     let mut watchdog = tokio::time::interval(watchdog_period(&app.cfg));
     loop {
         tokio::select! {
-            _ = hup.recv() => { let _ = app.reload(); }
-            Some(reply) = reload_rx.recv() => { let _ = reply.send(app.reload()); }
+            _ = hup.recv() => { let _ = app.reload().await; }
+            Some(reply) = reload_rx.recv() => { let _ = reply.send(app.reload().await); }
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = watchdog.tick() => { let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]); }
@@ -179,13 +189,37 @@ impl App {
                 snap.redis.insert(name.clone(), s.clone());
             }
         }
+        snap.vrrp = self.vrrp.as_ref().map(|v| v.status.clone());
         self.shared.snapshot.store(Arc::new(snap));
     }
 
+    /// Brings the VRRP instance in line with the config just applied.
+    async fn apply_vrrp(&mut self) -> Result<(), String> {
+        let want = self.cfg.vrrp.as_ref().map(|v| v.get_ref().clone());
+        match (self.vrrp.take(), want) {
+            (None, None) => {}
+            (Some(old), None) => old.stop().await,
+            (Some(old), Some(new)) if old.update(&new) => self.vrrp = Some(old),
+            (old, Some(new)) => {
+                if let Some(old) = old {
+                    tracing::info!("[vrrp] changed: restarting the instance");
+                    old.stop().await;
+                }
+                self.vrrp = Some(
+                    vrrp::start(new, self.shared.clone())
+                        .await
+                        .map_err(|e| format!("vrrp: {e}"))?,
+                );
+            }
+        }
+        self.publish();
+        Ok(())
+    }
+
     /// Reloads the config file; a bad file is logged, counted and changes nothing.
-    fn reload(&mut self) -> Result<(), String> {
+    async fn reload(&mut self) -> Result<(), String> {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
-        let res = config::load(&self.path)
+        let mut res = config::load(&self.path)
             .map_err(|e| e.to_string())
             .and_then(|cfg| {
                 refuse_unsupported(&cfg)
@@ -193,6 +227,9 @@ impl App {
                     .map_err(|e| e.to_string())
             })
             .and_then(|cfg| self.apply(cfg));
+        if res.is_ok() {
+            res = self.apply_vrrp().await;
+        }
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         let result = if res.is_ok() { "ok" } else { "error" };
         metrics()
@@ -211,6 +248,10 @@ impl App {
     /// Graceful stop: stop accepting, wait for sessions up to `shutdown_timeout`, then close them.
     async fn stop(mut self) {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        // VRRP first: priority 0 hands the VIP over while we still serve (RFC 9568 6.4.3).
+        if let Some(v) = self.vrrp.take() {
+            v.stop().await;
+        }
         tracing::info!("stopping: no new connections; draining open sessions");
         // Cancelling ends the accept loops; dropping our handles closes the listening sockets.
         for (_, r) in self.running.drain() {
