@@ -45,6 +45,7 @@ struct App {
     spawner: Spawner,
     shared: Arc<Shared>,
     vrrp: Option<vrrp::RunningVrrp>,
+    galera: HashMap<String, wiring::RunningGalera>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns after the graceful stop.
@@ -74,6 +75,7 @@ pub async fn run(path: PathBuf) -> Result<(), StartError> {
         },
         shared: shared.clone(),
         vrrp: None,
+        galera: HashMap::new(),
     };
     let vrrp_cfg = cfg.vrrp.as_ref().map(|v| v.get_ref().clone());
     app.apply(cfg).map_err(StartError::Bind)?;
@@ -170,10 +172,34 @@ impl App {
             old.stop.cancel();
         }
         self.running = next;
+        self.apply_galera(&cfg);
         self.shared.token.store(Arc::new(read_token(&cfg)));
         self.cfg = cfg;
         self.publish();
         Ok(())
+    }
+
+    /// Starts, keeps or restarts the `[[galera]]` monitors (one writer per cluster snapshot).
+    fn apply_galera(&mut self, cfg: &Config) {
+        let mut next = HashMap::new();
+        for g in &cfg.galera {
+            let name = g.name.get_ref().clone();
+            match self.galera.remove(&name) {
+                Some(old) if old.cfg == *g => {
+                    next.insert(name, old);
+                }
+                old => {
+                    if let Some(old) = old {
+                        old.stop.cancel();
+                    }
+                    next.insert(name, wiring::start_galera(g));
+                }
+            }
+        }
+        for (_, old) in self.galera.drain() {
+            old.stop.cancel();
+        }
+        self.galera = next;
     }
 
     fn publish(&self) {
@@ -188,6 +214,9 @@ impl App {
             if let Some(s) = &r.status {
                 snap.redis.insert(name.clone(), s.clone());
             }
+        }
+        for (name, g) in &self.galera {
+            snap.galera.insert(name.clone(), g.status.clone());
         }
         snap.vrrp = self.vrrp.as_ref().map(|v| v.status.clone());
         self.shared.snapshot.store(Arc::new(snap));

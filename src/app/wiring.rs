@@ -29,3 +29,34 @@ pub fn start_redis(
         has_master: Box::new(move || status.load().master.is_some()),
     })
 }
+
+/// A running `[[galera]]` monitor.
+pub struct RunningGalera {
+    pub cfg: crate::config::Galera,
+    pub stop: tokio_util::sync::CancellationToken,
+    pub status: Arc<StatusSource>,
+}
+
+/// Starts the monitor of a `[[galera]]` cluster.
+pub fn start_galera(cfg: &crate::config::Galera) -> RunningGalera {
+    let first = crate::health::galera::ClusterSnapshot {
+        name: cfg.name.get_ref().clone(),
+        ..Default::default()
+    };
+    let (tx, rx) = tokio::sync::watch::channel(Arc::new(first));
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(crate::health::galera::run_monitor(
+        cfg.clone(),
+        tx,
+        stop.clone(),
+    ));
+    let (view, master) = (rx.clone(), rx);
+    RunningGalera {
+        cfg: cfg.clone(),
+        stop,
+        status: Arc::new(StatusSource {
+            view: Box::new(move || serde_json::to_value(&**view.borrow()).unwrap_or_default()),
+            has_master: Box::new(move || master.borrow().master.is_some()),
+        }),
+    }
+}

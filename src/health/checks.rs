@@ -51,11 +51,23 @@ async fn run_inner(
         Check::Tcp => connect(addr).await.map(drop),
         Check::Http(path) => http(addr, path).await,
         Check::RedisMaster => redis_master(addr).await,
-        Check::Mysql | Check::Galera => {
-            let _ = (auth, timeout);
-            Err(CheckError::Unhealthy(
-                "mysql checks are wired with the galera module".into(),
-            ))
+        Check::Mysql => {
+            let creds = auth
+                .user
+                .as_deref()
+                .map(|u| (u, auth.password.as_deref().unwrap_or("")));
+            crate::health::galera::check_mysql(addr, creds, timeout)
+                .await
+                .map_err(|e| CheckError::Unhealthy(e.to_string()))
+        }
+        Check::Galera => {
+            let user = auth.user.as_deref().unwrap_or("");
+            let pass = auth.password.as_deref().unwrap_or("");
+            crate::health::galera::check_galera_node(addr, user, pass, timeout)
+                .await
+                .map_err(|e| CheckError::Unhealthy(e.to_string()))?
+                .may_serve(false)
+                .map_err(CheckError::Unhealthy)
         }
     }
 }
