@@ -6,7 +6,9 @@
 //! 1. A node becomes (or stays) the master only if a majority of the *configured* sentinels name it
 //!    and it answers `ROLE` with `master`. One stale or lying sentinel can never move traffic.
 //! 2. Without a majority (sentinels down or disagreeing), the last verified master is kept while it
-//!    still says `master`; otherwise there is no master.
+//!    still says `master`; otherwise there is no master. One failed `ROLE` check of the master in
+//!    use (no answer, as opposed to a `slave` answer) is forgiven: it takes two in a row to drop it,
+//!    so one slow reply does not close every session.
 //! 3. Two masters: if a node that the chosen master listed as its replica in an earlier round now
 //!    says `master`, a failover is under way (Sentinel promoted it). The chosen node is *fenced*: no
 //!    traffic goes to it until the sentinels' majority moves elsewhere or the rival stops being a
@@ -61,6 +63,8 @@ pub enum Reason {
     },
     /// No majority and nothing verified to keep.
     NoMajority,
+    /// The master in use missed one `ROLE` check; kept until the next one.
+    MissedOneCheck,
 }
 
 impl fmt::Display for Reason {
@@ -76,6 +80,9 @@ impl fmt::Display for Reason {
                 "failover in progress: {rival} (replica of {fenced}) is promoted; waiting for the sentinels"
             ),
             Reason::NoMajority => f.write_str("no sentinel majority and no verified master"),
+            Reason::MissedOneCheck => {
+                f.write_str("master missed one ROLE check; kept until the next one")
+            }
         }
     }
 }
@@ -113,6 +120,8 @@ pub fn majority(configured: usize, reports: &[Report]) -> Option<(&str, usize)> 
 pub struct Agreement {
     replicas_of: HashMap<String, Vec<String>>,
     fence: Option<Fence>,
+    /// Consecutive rounds the master in use did not answer `ROLE`.
+    strikes: u32,
 }
 
 /// A master that must not get traffic because `rival` is (or is about to be) promoted.
@@ -197,6 +206,9 @@ impl Agreement {
         now: Instant,
     ) -> Decision {
         let says_master = |a: &str| matches!(roles.get(a), Some(Seen::Master(_)));
+        let silent = |a: &str| matches!(roles.get(a), Some(Seen::Unreachable) | None);
+        let forgiven = |a: &str| current == Some(a) && silent(a) && self.strikes == 0;
+        let usable = |a: &str| says_master(a) || forgiven(a);
         let agreed = majority(configured, reports).map(|(a, _)| a.to_string());
         if let Some(f) = &mut self.fence {
             let moved_away = agreed.as_deref().is_some_and(|a| a != f.fenced);
@@ -209,13 +221,13 @@ impl Agreement {
             }
         }
         let decision = match agreed {
-            Some(a) if !says_master(&a) => Decision {
+            Some(a) if !usable(&a) => Decision {
                 master: None,
                 reason: Reason::NotMaster(a),
             },
             Some(a) => self.unless_two_masters(a, Reason::Majority, roles),
             None => match current {
-                Some(c) if says_master(c) => {
+                Some(c) if usable(c) => {
                     self.unless_two_masters(c.to_string(), Reason::KeptWithoutMajority, roles)
                 }
                 _ => Decision {
@@ -223,6 +235,14 @@ impl Agreement {
                     reason: Reason::NoMajority,
                 },
             },
+        };
+        let mut decision = decision;
+        self.strikes = match decision.master.as_deref() {
+            Some(m) if silent(m) => {
+                decision.reason = Reason::MissedOneCheck;
+                self.strikes + 1
+            }
+            _ => 0,
         };
         // Keep only what this round saw (an unreachable node keeps its last list): a stale list
         // from long ago must not fence a node after a later fail-back.

@@ -158,6 +158,8 @@ fn sentinels_down_keep_verified_master_while_it_says_master() {
             r(&[O, O, O], &[(O, M_XY)], Some(O)),
             r(&["-", "-", "-"], &[(O, M_XY)], Some(O)),
             r(&["-", O, "-"], &[(O, M_XY)], Some(O)),
+            // One missed check is forgiven, two are not.
+            r(&["-", "-", "-"], &[(O, Role::Down)], Some(O)),
             r(&["-", "-", "-"], &[(O, Role::Down)], None),
             // Back without a majority: nothing to keep any more.
             r(&["-", O, "-"], &[(O, M_XY)], None),
@@ -191,6 +193,11 @@ fn master_killed_then_sentinels_promote() {
             r(
                 &[O, O, O],
                 &[(O, M_XY), (X, Role::Replica), (Y, Role::Replica)],
+                Some(O),
+            ),
+            r(
+                &[O, O, O],
+                &[(O, Role::Down), (X, Role::Replica), (Y, Role::Replica)],
                 Some(O),
             ),
             r(
@@ -391,5 +398,17 @@ fn announced_failover_expires_or_aborts() {
             .master
             .as_deref(),
         Some(O)
+    );
+}
+
+#[test]
+fn a_replica_answer_drops_the_master_at_once() {
+    run(
+        "demoted",
+        3,
+        &[
+            r(&[O, O, O], &[(O, M_XY)], Some(O)),
+            r(&[O, O, O], &[(O, Role::Replica)], None),
+        ],
     );
 }

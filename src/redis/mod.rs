@@ -6,6 +6,7 @@ pub mod proxy;
 pub mod reply;
 pub mod resp;
 pub mod sentinel;
+pub mod subscribe;
 
 pub use proxy::serve;
 

@@ -331,4 +331,31 @@ mod tests {
         assert!(hint(&OwnedFrame::Integer(1), "dn").is_err());
         assert!(hint(&parse(b"*1\r\n$7\r\nmessage\r\n"), "dn").is_err());
     }
+
+    #[test]
+    fn mutated_replies_never_panic() {
+        let samples: &[&[u8]] = &[
+            b"*3\r\n$6\r\nmaster\r\n:42\r\n*1\r\n*3\r\n$9\r\n127.0.0.1\r\n$5\r\n16380\r\n$2\r\n42\r\n",
+            b"*2\r\n$9\r\n127.0.0.1\r\n$5\r\n16379\r\n",
+            b"*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$34\r\ndn 127.0.0.1 16379 127.0.0.1 16380\r\n",
+        ];
+        for s in samples {
+            for i in 0..s.len() {
+                for b in [
+                    0u8, b'*', b'$', b'-', b':', b'+', b'\r', b'\n', b'9', b'0', 0xff,
+                ] {
+                    let mut m = s.to_vec();
+                    m[i] = b;
+                    for cut in [m.len(), i + 1] {
+                        if let Ok(Some((f, used))) = decode_reply(&m[..cut]) {
+                            assert!(used <= cut);
+                            let _ = master_addr(&f);
+                            let _ = role(&f);
+                            let _ = hint(&f, "dn");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

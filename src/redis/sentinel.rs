@@ -32,17 +32,6 @@ const FAST_WINDOW: Duration = Duration::from_secs(15);
 const HINT_TTL: Duration = Duration::from_secs(30);
 /// How long an announced failover fences the old master without the promotion confirmed.
 const ANNOUNCE_TTL: Duration = Duration::from_secs(5);
-const CHANNELS: [&[u8]; 9] = [
-    b"+switch-master",
-    b"+selected-slave",
-    b"+promoted-slave",
-    b"-failover-abort-not-elected",
-    b"-failover-abort-no-good-slave",
-    b"-failover-abort-slave-timeout",
-    b"+failover-end",
-    b"+sdown",
-    b"-sdown",
-];
 
 /// The verified master as sessions see it: `None` while there is none.
 pub type MasterRx = watch::Receiver<Option<Arc<str>>>;
@@ -100,7 +89,7 @@ pub fn spawn(
     let (tx, rx) = watch::channel(None);
     let (hint_tx, hint_rx) = mpsc::channel(64);
     for addr in cfg.sentinels.get_ref() {
-        tokio::spawn(subscribe(
+        tokio::spawn(super::subscribe::run(
             cfg.clone(),
             addr.clone(),
             hint_tx.clone(),
@@ -251,7 +240,7 @@ impl Monitor {
             (Report::Master(a), Some(m)) => a == m,
             _ => false,
         });
-        d.master.is_some() && unanimous
+        d.master.is_some() && unanimous && d.reason != Reason::MissedOneCheck
     }
 
     async fn ask_sentinels(&mut self) -> Vec<Report> {
@@ -361,51 +350,5 @@ impl Monitor {
             sentinels: self.views.clone(),
             nodes,
         }));
-    }
-}
-
-/// Keeps one subscription to a sentinel's events, reconnecting forever; every event about our
-/// master (and every reconnect, since events may have been missed) becomes a hint.
-async fn subscribe(
-    cfg: Arc<Redis>,
-    addr: String,
-    hints: mpsc::Sender<Hint>,
-    stop: CancellationToken,
-) {
-    let retry = cfg.check_interval.0.max(Duration::from_millis(100));
-    loop {
-        let session = listen(&cfg, &addr, &hints);
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            r = session => if let Err(e) = r {
-                tracing::debug!(sentinel = %addr, error = %e, "sentinel subscription lost");
-            },
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(retry) => {}
-        }
-    }
-}
-
-/// One subscription until it fails.
-async fn listen(cfg: &Redis, addr: &str, hints: &mpsc::Sender<Hint>) -> Result<(), RespError> {
-    let mut c = Conn::connect(addr, check_timeout(cfg)).await?;
-    if let Some(p) = &cfg.sentinel_password {
-        c.auth(p).await?;
-    }
-    let mut args: Vec<&[u8]> = vec![b"SUBSCRIBE"];
-    args.extend(CHANNELS);
-    c.send(&args).await?;
-    let _ = hints.try_send(Hint::Changed);
-    loop {
-        let f = c.read_reply().await?;
-        match reply::hint(&f, &cfg.master_name) {
-            Ok(Some(h)) => {
-                let _ = hints.try_send(h);
-            }
-            Ok(None) => {}
-            Err(e) => tracing::debug!(sentinel = %addr, error = %e, "ignored push"),
-        }
     }
 }
