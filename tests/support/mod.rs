@@ -9,7 +9,7 @@
 //! The test lab lives in `/tmp/datagate-test-lab` with every port shifted by 500 (Galera 13806-13808,
 //! Redis 16879-16881, Sentinels 26879-26881), so it runs beside a lab on the default ports. Override
 //! with `DATAGATE_TEST_LAB_DIR` and `DATAGATE_TEST_PORT_OFFSET`. The lab keeps running after the tests
-//! (the next run reuses it in about a second); `scripts/test.sh` stops it, or by hand:
+//! (the next run reuses it in a few seconds); `scripts/test.sh` stops it, or by hand:
 //! `sudo LAB_DIR=/tmp/datagate-test-lab LAB_PORT_OFFSET=500 lab/all.sh stop`.
 //!
 //! The lab needs root and installs its Debian packages with apt-get when they are missing. When it
