@@ -198,13 +198,13 @@ fn validate_vrrp(cfg: &Config, v: &Spanned<Vrrp>, errs: &mut Vec<Invalid>) {
     }
     let adv = vr.advert_interval.0;
     let cs = adv.as_millis() / 10;
-    if adv.as_millis() % 10 != 0 || cs == 0 || cs > 4095 {
+    if !adv.as_millis().is_multiple_of(10) || cs == 0 || cs > 4095 {
         errs.push(invalid(
             v,
             "advert_interval must be a multiple of 10ms between 10ms and 40.95s",
         ));
     }
-    if *vr.version.get_ref() == 2 && adv.as_millis() % 1000 != 0 {
+    if *vr.version.get_ref() == 2 && !adv.as_millis().is_multiple_of(1000) {
         errs.push(invalid(v, "VRRPv2 advert_interval must be whole seconds"));
     }
     if vr.vips.is_empty() {

@@ -61,11 +61,11 @@ async fn session(
     let server = &group.servers[server_idx];
     let _active = server.open_session();
     let kicked = server.session_token();
-    if let Some(h) = proxy_protocol::encode(cfg.send_proxy, peer, local) {
-        if let Err(e) = relay::write_all(&backend, &h).await {
-            tracing::info!(listener = %ctx.name, server = %server.spec.name, error = %e, "sending PROXY header failed");
-            return;
-        }
+    if let Some(h) = proxy_protocol::encode(cfg.send_proxy, peer, local)
+        && let Err(e) = relay::write_all(&backend, &h).await
+    {
+        tracing::info!(listener = %ctx.name, server = %server.spec.name, error = %e, "sending PROXY header failed");
+        return;
     }
     tokio::select! {
         r = relay::relay(&client, &backend, &counters) => {
