@@ -159,15 +159,5 @@ async fn refuse(s: &Shared, client: TcpStream, peer: SocketAddr, waited: Duratio
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_is_one_resp_error_line() {
-        let e = no_master_error("dn", Duration::from_secs(3));
-        assert!(e.starts_with("-ERR datagate: "));
-        assert!(e.ends_with("\r\n"));
-        assert_eq!(e.matches("\r\n").count(), 1);
-        assert!(e.contains("'dn'"));
-    }
-}
+#[path = "proxy_tests.rs"]
+mod tests;

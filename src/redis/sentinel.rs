@@ -352,3 +352,7 @@ impl Monitor {
         }));
     }
 }
+
+#[cfg(test)]
+#[path = "sentinel_tests.rs"]
+pub(crate) mod tests;
