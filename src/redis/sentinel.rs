@@ -117,6 +117,7 @@ pub fn spawn(
         agreement: Agreement::default(),
         hinted: Vec::new(),
         changes: 0,
+        last_master: None,
         cfg,
         listener,
         status,
@@ -140,6 +141,8 @@ struct Monitor {
     hinted: Vec<(String, Instant)>,
     /// Master changes followed (status).
     changes: u64,
+    /// The last master published (holds in between do not count as changes).
+    last_master: Option<String>,
 }
 
 impl Monitor {
@@ -303,11 +306,15 @@ impl Monitor {
         }
         match &d.master {
             Some(m) => {
-                self.changes += 1;
-                metrics()
-                    .redis_master_changes_total
-                    .with_label_values(&[&self.listener])
-                    .inc();
+                // A hold that ends on the same master is not a change.
+                if self.last_master.as_deref() != Some(m.as_str()) {
+                    self.changes += 1;
+                    metrics()
+                        .redis_master_changes_total
+                        .with_label_values(&[&self.listener])
+                        .inc();
+                    self.last_master = Some(m.clone());
+                }
                 tracing::warn!(listener = %self.listener, master = %m, previous = ?current,
                     reason = %d.reason, "redis master verified");
             }
