@@ -2,5 +2,6 @@
 
 pub mod balance;
 pub mod checks;
+pub mod galera;
 pub mod group;
 pub mod monitor;

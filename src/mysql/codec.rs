@@ -4,7 +4,9 @@
 //! The compressed protocol is never negotiated: datagate strips `CLIENT_COMPRESS` from every
 //! handshake it builds or answers (see `packets`), so every stream is plain framing.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut};
+/// The buffer types of this module's API.
+pub use bytes::{Bytes, BytesMut};
 
 /// Largest payload of one physical packet; a payload of exactly this size is continued by the next.
 pub const MAX_CHUNK: usize = 0xFF_FFFF;

@@ -4,7 +4,8 @@
 //! Layouts follow the MariaDB "Client/Server Protocol" pages; flag constants come from
 //! `mysql_common`.
 
-use mysql_common::constants::{CapabilityFlags, StatusFlags};
+/// The flag types of this module's API.
+pub use mysql_common::constants::{CapabilityFlags, StatusFlags};
 
 use super::codec::{MAX_CHUNK, Reader, put_lenenc_bytes, put_lenenc_int};
 

@@ -1,0 +1,244 @@
+//! The MySQL client, the one-shot checks and the Galera monitor against the real 3-node
+//! Galera cluster of the test lab.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datagate::config::Galera;
+use datagate::health::galera::{
+    ClusterSnapshot, Role, check_galera_node, check_mysql, run_monitor,
+};
+use datagate::mysql::auth::sha1_password;
+use datagate::mysql::client::{ClientError, ConnectOptions, Connection, Password};
+use support::{APP_DB, APP_PASSWORD, APP_USER, MONITOR_PASSWORD, MONITOR_USER};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+fn opts(n: usize, user: &str, password: Password, db: Option<&str>) -> ConnectOptions {
+    ConnectOptions {
+        addr: support::galera().addr(n),
+        user: user.into(),
+        password,
+        database: db.map(str::to_string),
+        connect_timeout: TIMEOUT,
+        proxy_header: None,
+    }
+}
+
+fn app(n: usize) -> ConnectOptions {
+    opts(
+        n,
+        APP_USER,
+        Password::Cleartext(APP_PASSWORD.into()),
+        Some(APP_DB),
+    )
+}
+
+#[tokio::test]
+async fn login_query_and_ping() {
+    let mut c = Connection::connect(&app(1)).await.expect("app/app logs in");
+    assert!(c.handshake().server_version.contains("MariaDB"));
+    c.ping().await.unwrap();
+    let rows = c.query("SELECT 1, NULL, 'x', DATABASE()").await.unwrap();
+    assert_eq!(
+        rows,
+        vec![vec![
+            Some("1".into()),
+            None,
+            Some("x".into()),
+            Some(APP_DB.into())
+        ]]
+    );
+    let rows = c
+        .query("SELECT seq, seq * 2 FROM seq_1_to_5")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[4], vec![Some("5".into()), Some("10".into())]);
+    // A statement without a result set, and the transaction flag from the server.
+    assert!(c.query("BEGIN").await.unwrap().is_empty());
+    assert!(
+        c.status()
+            .contains(datagate::mysql::packets::StatusFlags::SERVER_STATUS_IN_TRANS)
+    );
+    c.query("ROLLBACK").await.unwrap();
+    // A server error keeps its code and SQLSTATE and leaves the connection usable.
+    let e = c.query("SELECT * FROM no_such_table").await.unwrap_err();
+    let ClientError::Server(err) = &e else {
+        panic!("{e}")
+    };
+    assert_eq!((err.code, err.sqlstate.as_str()), (1146, "42S02"));
+    assert_eq!(
+        c.query("SELECT 2").await.unwrap(),
+        vec![vec![Some("2".into())]]
+    );
+    c.quit().await;
+}
+
+#[tokio::test]
+async fn login_from_sha1_of_the_password() {
+    let pw = Password::Sha1(sha1_password(APP_PASSWORD.as_bytes()));
+    let mut c = Connection::connect(&opts(2, APP_USER, pw, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.query("SELECT CURRENT_USER()").await.unwrap()[0][0].as_deref(),
+        Some("app@127.0.0.1")
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_is_1045() {
+    let e = Connection::connect(&opts(1, APP_USER, Password::Cleartext("nope".into()), None))
+        .await
+        .unwrap_err();
+    assert_eq!(e.server_code(), Some(1045), "{e}");
+    let ClientError::Server(err) = e else {
+        unreachable!()
+    };
+    assert_eq!(err.sqlstate, "28000");
+}
+
+#[tokio::test]
+async fn checks() {
+    let lab = support::galera();
+    check_mysql(&lab.addr(3), None, TIMEOUT).await.unwrap();
+    check_mysql(
+        &lab.addr(3),
+        Some((MONITOR_USER, MONITOR_PASSWORD)),
+        TIMEOUT,
+    )
+    .await
+    .unwrap();
+    let e = check_mysql(&lab.addr(3), Some((MONITOR_USER, "bad")), TIMEOUT)
+        .await
+        .unwrap_err();
+    assert_eq!(e.server_code(), Some(1045));
+    let s = check_galera_node(&lab.addr(3), MONITOR_USER, MONITOR_PASSWORD, TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.cluster_status.as_str(), s.local_state, s.cluster_size),
+        ("Primary", 4, 3)
+    );
+    assert!(s.may_serve(false).is_ok(), "{s:?}");
+    // Nothing listening.
+    let free = support::free_port();
+    assert!(
+        check_mysql(&format!("127.0.0.1:{free}"), None, TIMEOUT)
+            .await
+            .is_err()
+    );
+}
+
+fn galera_cfg(interval: &str) -> Galera {
+    let toml = support::galera()
+        .config_section("galera")
+        .replace("250ms", interval);
+    let cfg: datagate::config::Config = toml::from_str(&toml).unwrap();
+    cfg.galera.into_iter().next().unwrap()
+}
+
+async fn wait_for(
+    rx: &mut watch::Receiver<Arc<ClusterSnapshot>>,
+    timeout: Duration,
+    f: impl Fn(&ClusterSnapshot) -> bool,
+) -> Result<Arc<ClusterSnapshot>, Arc<ClusterSnapshot>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let snap = rx.borrow_and_update().clone();
+        if f(&snap) {
+            return Ok(snap);
+        }
+        if tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .is_err()
+        {
+            return Err(snap);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // the guard serialises lab-changing tests, by design
+async fn monitor_sees_three_serving_and_drops_a_desynced_node() {
+    let lab = support::galera();
+    let _serial = support::serial();
+    let _heal = lab.heal_on_drop();
+    let interval = Duration::from_millis(500);
+    let cfg = galera_cfg("500ms");
+    let (tx, mut rx) = watch::channel(Arc::new(ClusterSnapshot::default()));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run_monitor(cfg, tx, stop.clone()));
+
+    let serving3 = |s: &ClusterSnapshot| s.serving().count() == 3;
+    let snap = wait_for(&mut rx, Duration::from_secs(10), serving3)
+        .await
+        .unwrap_or_else(|s| panic!("{s:#?}"));
+    let masters: Vec<_> = snap
+        .servers
+        .iter()
+        .filter(|s| s.role == Role::Master)
+        .collect();
+    assert_eq!(masters.len(), 1, "{snap:#?}");
+    assert_eq!(snap.master.as_deref(), Some(masters[0].address.as_str()));
+    assert_eq!(snap.readers().count(), 2);
+    let json = serde_json::to_value(&*snap).unwrap();
+    assert_eq!(json["servers"][0]["state"], "up");
+
+    // Desync a reader: out of the serving set within one interval (plus the round in flight).
+    let victim = snap
+        .servers
+        .iter()
+        .position(|s| s.role == Role::Reader)
+        .unwrap()
+        + 1;
+    let master = snap.master.clone();
+    tokio::task::spawn_blocking(move || support::galera().desync(victim))
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    let addr = lab.addr(victim);
+    let out = |s: &ClusterSnapshot| {
+        s.servers
+            .iter()
+            .any(|x| x.address == addr && x.role == Role::Desynced)
+    };
+    let snap = wait_for(&mut rx, 4 * interval, out)
+        .await
+        .unwrap_or_else(|s| panic!("{s:#?}"));
+    let took = t0.elapsed();
+    assert!(
+        took <= 2 * interval + Duration::from_millis(200),
+        "took {took:?}"
+    );
+    assert_eq!(snap.serving().count(), 2);
+    assert_eq!(
+        snap.master, master,
+        "a reader leaving does not move the master"
+    );
+    let e = snap.servers[victim - 1].last_error.as_deref().unwrap_or("");
+    assert!(e.contains("wsrep_desync"), "{e}");
+
+    tokio::task::spawn_blocking(move || support::galera().resync(victim))
+        .await
+        .unwrap();
+    wait_for(&mut rx, Duration::from_secs(10), serving3)
+        .await
+        .unwrap_or_else(|s| panic!("{s:#?}"));
+    let snap = rx.borrow().clone();
+    assert_eq!(snap.master, master, "no fail back, no change");
+
+    let text = datagate::admin::metrics::metrics().render();
+    assert!(
+        text.contains("datagate_backend_up{group=\"galera\""),
+        "{text}"
+    );
+    assert!(text.contains("role=\"desynced\""));
+    stop.cancel();
+    task.await.unwrap();
+}
