@@ -80,6 +80,26 @@ async fn login_query_and_ping() {
 }
 
 #[tokio::test]
+async fn sixteen_mib_packets_both_ways() {
+    let mut c = Connection::connect(&app(1)).await.unwrap();
+    // COM_QUERY payload of exactly 0xFFFFFF bytes: sent as a full chunk plus an empty one.
+    let (head, tail) = ("SELECT LENGTH('", "')");
+    let n = 0xFF_FFFF - 1 - head.len() - tail.len();
+    let sql = format!("{head}{}{tail}", "a".repeat(n));
+    assert_eq!(
+        c.query(&sql).await.unwrap(),
+        vec![vec![Some(n.to_string())]]
+    );
+    // A row larger than 16 MiB arrives in two chunks and is merged.
+    let rows = c.query("SELECT REPEAT('b', 16777216)").await.unwrap();
+    assert_eq!(rows[0][0].as_ref().map(String::len), Some(16_777_216));
+    assert_eq!(
+        c.query("SELECT 3").await.unwrap(),
+        vec![vec![Some("3".into())]]
+    );
+}
+
+#[tokio::test]
 async fn login_from_sha1_of_the_password() {
     let pw = Password::Sha1(sha1_password(APP_PASSWORD.as_bytes()));
     let mut c = Connection::connect(&opts(2, APP_USER, pw, None))
@@ -232,6 +252,41 @@ async fn monitor_sees_three_serving_and_drops_a_desynced_node() {
         .unwrap_or_else(|s| panic!("{s:#?}"));
     let snap = rx.borrow().clone();
     assert_eq!(snap.master, master, "no fail back, no change");
+
+    // Desync the master: another node takes over within one interval and keeps the role
+    // after the old master comes back (no fail back).
+    let changes = || {
+        datagate::admin::metrics::metrics()
+            .mysql_master_changes_total
+            .with_label_values(&["galera"])
+            .get()
+    };
+    let before = changes();
+    let old = snap.master.clone().unwrap();
+    let old_n = snap.servers.iter().position(|s| s.address == old).unwrap() + 1;
+    tokio::task::spawn_blocking(move || support::galera().desync(old_n))
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    let moved =
+        |s: &ClusterSnapshot| s.master.is_some() && s.master.as_deref() != Some(old.as_str());
+    let snap = wait_for(&mut rx, 4 * interval, moved)
+        .await
+        .unwrap_or_else(|s| panic!("{s:#?}"));
+    assert!(
+        t0.elapsed() <= 2 * interval + Duration::from_millis(200),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(changes(), before + 1);
+    let new_master = snap.master.clone();
+    tokio::task::spawn_blocking(move || support::galera().resync(old_n))
+        .await
+        .unwrap();
+    let snap = wait_for(&mut rx, Duration::from_secs(10), serving3)
+        .await
+        .unwrap_or_else(|s| panic!("{s:#?}"));
+    assert_eq!(snap.master, new_master, "no fail back");
 
     let text = datagate::admin::metrics::metrics().render();
     assert!(
