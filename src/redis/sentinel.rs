@@ -66,6 +66,11 @@ impl Pooled {
                     return Ok(f);
                 }
                 Err(RespError::Closed | RespError::Io(_)) => {}
+                Err(e @ RespError::Server(_)) => {
+                    // An error reply leaves the connection in sync: keep it.
+                    self.conn = Some(c);
+                    return Err(e);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -73,9 +78,11 @@ impl Pooled {
         if let Some(p) = password {
             c.auth(p).await?;
         }
-        let f = c.command(args).await?;
-        self.conn = Some(c);
-        Ok(f)
+        let r = c.command(args).await;
+        if matches!(r, Ok(_) | Err(RespError::Server(_))) {
+            self.conn = Some(c);
+        }
+        r
     }
 }
 
