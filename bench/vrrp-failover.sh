@@ -15,5 +15,5 @@ for t in ip keepalived tcpdump ping; do
   command -v "$t" >/dev/null || { echo "missing $t (apt-get install iproute2 keepalived tcpdump iputils-ping)" >&2; exit 2; }
 done
 export VRRP_BENCH_RUNS=${RUNS:-3}
-cargo build --quiet --example vrrp
+cargo build --quiet --bin datagate
 cargo test --quiet --test vrrp failover_gaps -- --ignored --nocapture 2>&1 | tee /dev/stderr | grep '^vrrp-failover' >/dev/null

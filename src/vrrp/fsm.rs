@@ -1,8 +1,11 @@
 //! The VRRP state machine of RFC 9568 §6.4, without I/O: `(state, event, now) → actions`.
 //!
 //! Time is passed in, timers are events, and the caller performs the returned actions in order.
-//! Beyond the RFC: a `Fault` state (interface down, as keepalived), `preempt_delay`, and a graceful
-//! handover on shutdown (the master keeps its VIPs until a successor advertises, bounded in time).
+//! Beyond the RFC: a `Fault` state (interface down, as keepalived), `preempt_delay`, and two
+//! refinements that keep a single VIP holder while shortening the gap: on shutdown the master
+//! keeps its VIPs for a little less than its own Skew_Time (no lower backup can take over sooner),
+//! and a backup preempting a live master claims the VIPs shortly after its first advert (the old
+//! master drops them on receipt).
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -40,6 +43,8 @@ pub enum Timer {
     Advert,
     /// Shutdown: end of the wait for a successor before the VIPs are dropped anyway.
     Handover,
+    /// Preemption: the old master has had time to drop the VIPs; add them now.
+    Claim,
 }
 
 /// What happened.
@@ -106,6 +111,10 @@ pub struct Fsm {
     timer: Option<(Timer, Instant)>,
     /// Since when a lower-priority master has been tolerated (preempt_delay).
     lower_since: Option<Instant>,
+    /// Last time a lower-priority master was heard (and ignored, to preempt it).
+    lower_heard: Option<Instant>,
+    /// Master, VIPs not yet added (preemption); the Adver_Timer deadline after the claim.
+    claim: Option<Instant>,
     stopping: bool,
 }
 
@@ -118,6 +127,8 @@ impl Fsm {
             state: State::Initialize,
             timer: None,
             lower_since: None,
+            lower_heard: None,
+            claim: None,
             stopping: false,
         }
     }
@@ -145,10 +156,14 @@ impl Fsm {
     /// RFC 9568 §6.1: Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256, in centiseconds
     /// as keepalived computes it; v2 (RFC 3768 §6.1) uses (256 - Priority) / 256 seconds.
     pub fn skew_time(&self) -> Duration {
-        let p = 256 - u64::from(self.p.priority);
+        self.skew_for(self.p.priority, self.master_adv_interval)
+    }
+
+    fn skew_for(&self, priority: u8, interval: Duration) -> Duration {
+        let p = 256 - u64::from(priority);
         match self.p.version {
             Version::V3 => {
-                let cs = self.master_adv_interval.as_millis() as u64 / 10;
+                let cs = interval.as_millis() as u64 / 10;
                 Duration::from_millis(p * cs / 256 * 10)
             }
             Version::V2 => Duration::from_micros(p * 1_000_000 / 256),
@@ -190,6 +205,12 @@ impl Fsm {
                 });
                 self.arm(Some((Timer::Advert, now + self.p.adv_interval)), &mut out);
             }
+            (State::Master, Event::TimerFired(Timer::Claim)) => {
+                if let Some(next) = self.claim.take() {
+                    self.claim_vips(&mut out);
+                    self.arm(Some((Timer::Advert, next)), &mut out);
+                }
+            }
             (State::Master, Event::TimerFired(Timer::Handover)) if self.stopping => {
                 out.push(Action::RemoveVips);
                 self.timer = None;
@@ -220,6 +241,8 @@ impl Fsm {
         if self.state != to {
             self.state = to;
             self.lower_since = None;
+            self.lower_heard = None;
+            self.claim = None;
             out.push(Action::Notify(to));
         }
     }
@@ -252,11 +275,28 @@ impl Fsm {
         out.push(Action::SendAdvert {
             priority: self.p.priority,
         });
+        let next_advert = now + self.p.adv_interval;
+        let live_lower = self
+            .lower_heard
+            .is_some_and(|t| now.duration_since(t) < self.master_down_interval());
+        if live_lower {
+            // Preempting a live master: it drops the VIPs when our advert arrives; claim them
+            // a moment later so that the two never hold them together.
+            let delay = (self.p.adv_interval / 10).min(Duration::from_millis(20));
+            self.arm(Some((Timer::Claim, now + delay)), out);
+            self.go(State::Master, out);
+            self.claim = Some(next_advert);
+            return;
+        }
+        self.claim_vips(out);
+        self.arm(Some((Timer::Advert, next_advert)), out);
+        self.go(State::Master, out);
+    }
+
+    fn claim_vips(&mut self, out: &mut Vec<Action>) {
         let accept = self.p.accept_mode || self.p.priority == OWNER_PRIORITY;
         out.push(Action::AddVips { accept });
         out.push(Action::SendGarp);
-        self.arm(Some((Timer::Advert, now + self.p.adv_interval)), out);
-        self.go(State::Master, out);
     }
 
     fn shutdown(&mut self, now: Instant, out: &mut Vec<Action>) {
@@ -265,12 +305,19 @@ impl Fsm {
         }
         self.stopping = true;
         if self.state == State::Master {
-            // §6.4.3: send an ADVERTISEMENT with Priority = 0. The VIPs stay until a successor
-            // advertises (make-before-break), at most one interval and a quarter: a backup takes
-            // over after Skew_Time, which is always shorter than the interval.
+            // §6.4.3: send an ADVERTISEMENT with Priority = 0. A backup takes over after its
+            // Skew_Time, never shorter than ours when its priority is lower: keep serving the
+            // VIPs until a little before that (or until a successor advertises), then drop them.
             out.push(Action::SendAdvert { priority: 0 });
-            let wait = self.p.adv_interval + self.p.adv_interval / 4;
-            self.arm(Some((Timer::Handover, now + wait)), out);
+            let own_skew = self.skew_for(self.p.priority, self.p.adv_interval);
+            let wait = own_skew.saturating_sub(self.p.adv_interval / 20);
+            if wait.is_zero() {
+                out.push(Action::RemoveVips);
+                self.arm(None, out);
+                self.go(State::Initialize, out);
+            } else {
+                self.arm(Some((Timer::Handover, now + wait)), out);
+            }
         } else {
             self.arm(None, out);
             self.go(State::Initialize, out);
@@ -285,7 +332,9 @@ impl Fsm {
         if self.state == State::Master && !self.stopping {
             // Tell the backups at once so that a better one can preempt.
             out.push(Action::SendAdvert { priority: prio });
-            self.arm(Some((Timer::Advert, now + self.p.adv_interval)), out);
+            if self.claim.is_none() {
+                self.arm(Some((Timer::Advert, now + self.p.adv_interval)), out);
+            }
         }
     }
 
@@ -308,6 +357,7 @@ impl Fsm {
             let since = *self.lower_since.get_or_insert(now);
             if now.duration_since(since) >= self.p.preempt_delay {
                 // §6.4.2: Preempt_Mode and a lower priority: discard, let the timer expire.
+                self.lower_heard = Some(now);
                 return;
             }
         } else {
@@ -343,7 +393,9 @@ impl Fsm {
             out.push(Action::SendAdvert {
                 priority: self.p.priority,
             });
-            self.arm(Some((Timer::Advert, now + self.p.adv_interval)), out);
+            if self.claim.is_none() {
+                self.arm(Some((Timer::Advert, now + self.p.adv_interval)), out);
+            }
             return;
         }
         // §6.4.3: greater priority, or equal priority and greater primary address, wins.

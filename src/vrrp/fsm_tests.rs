@@ -241,7 +241,7 @@ fn master_shutdown_sends_zero_and_hands_over() {
             Action::SendAdvert { priority: 0 },
             Action::SetTimer {
                 timer: Timer::Handover,
-                at: t + ms(125)
+                at: t + ms(55)
             }
         ]
     );
@@ -264,7 +264,7 @@ fn master_shutdown_without_successor_releases_at_deadline() {
     let (mut f, t) = master(params(100));
     f.handle(t, Event::Shutdown);
     assert_eq!(
-        f.handle(t + ms(125), Event::TimerFired(Timer::Handover)),
+        f.handle(t + ms(55), Event::TimerFired(Timer::Handover)),
         vec![Action::RemoveVips, Action::Notify(State::Initialize)]
     );
     assert!(f.stopped());
@@ -330,4 +330,58 @@ fn priority_change_in_backup_changes_skew() {
     assert_eq!(f.handle(t0, Event::PriorityChange(200)), vec![]);
     // 56 * 10 / 256 = 2cs.
     assert_eq!(f.skew_time(), ms(20));
+}
+
+#[test]
+fn master_without_lower_backups_releases_at_once_on_shutdown() {
+    // Priority 254: Skew_Time 0, any backup may take over at once.
+    let (mut f, t) = master(params(254));
+    assert_eq!(
+        f.handle(t, Event::Shutdown),
+        vec![
+            Action::SendAdvert { priority: 0 },
+            Action::RemoveVips,
+            Action::CancelTimer,
+            Action::Notify(State::Initialize)
+        ]
+    );
+    assert!(f.stopped());
+}
+
+#[test]
+fn preempting_a_live_master_claims_the_vips_after_a_moment() {
+    let (mut f, t0) = backup(params(200));
+    let heard = t0 + ms(100);
+    assert_eq!(f.handle(heard, advert(LOWER_IP, 100)), vec![]);
+    // Master-down for priority 200: 300 + 56 * 10 / 256 cs = 320 ms.
+    let t = t0 + ms(320);
+    assert_eq!(
+        f.handle(t, Event::TimerFired(Timer::MasterDown)),
+        vec![
+            Action::SendAdvert { priority: 200 },
+            Action::SetTimer {
+                timer: Timer::Claim,
+                at: t + ms(10)
+            },
+            Action::Notify(State::Master),
+        ]
+    );
+    // The old master's last advert before it heard ours changes nothing.
+    assert_eq!(f.handle(t + ms(1), advert(LOWER_IP, 100)), vec![]);
+    assert_eq!(
+        f.handle(t + ms(10), Event::TimerFired(Timer::Claim)),
+        vec![
+            Action::AddVips { accept: false },
+            Action::SendGarp,
+            Action::SetTimer {
+                timer: Timer::Advert,
+                at: t + ms(100)
+            },
+        ]
+    );
+    // A stale claim is ignored.
+    assert_eq!(
+        f.handle(t + ms(20), Event::TimerFired(Timer::Claim)),
+        vec![]
+    );
 }

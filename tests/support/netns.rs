@@ -408,9 +408,9 @@ impl Drop for Lab {
     }
 }
 
-/// The program and arguments that run datagate's VRRP from a config file.
+/// The program and arguments that run datagate's VRRP from a config file: `datagate run -c`.
 ///
-/// `DATAGATE_VRRP_CMD` overrides it (e.g. `target/debug/datagate run -c`).
+/// `DATAGATE_VRRP_CMD` overrides it (e.g. `target/debug/examples/vrrp -c`, VRRP alone).
 fn datagate_command(conf: &Path) -> (PathBuf, Vec<String>) {
     let conf = conf.display().to_string();
     if let Ok(cmd) = std::env::var("DATAGATE_VRRP_CMD") {
@@ -420,17 +420,10 @@ fn datagate_command(conf: &Path) -> (PathBuf, Vec<String>) {
         args.push(conf);
         return (bin, args);
     }
-    let main_bin = PathBuf::from(env!("CARGO_BIN_EXE_datagate"));
-    let example = main_bin
-        .parent()
-        .map(|d| d.join("examples").join("vrrp"))
-        .unwrap_or_default();
-    assert!(
-        example.exists(),
-        "{} is missing: build it with `cargo build --example vrrp` (cargo test builds it)",
-        example.display()
-    );
-    (example, vec!["-c".into(), conf])
+    (
+        PathBuf::from(env!("CARGO_BIN_EXE_datagate")),
+        vec!["run".into(), "-c".into(), conf],
+    )
 }
 
 /// `ping` of the VIP every 10 ms from the client namespace, for measuring failover gaps.
