@@ -203,11 +203,16 @@ impl Connection {
             user: user.to_string(),
             auth_response: password.reply(&hs.scramble),
             database: database.map(str::to_string),
-            auth_plugin: Some(NATIVE_PASSWORD.to_string()),
-            attrs: vec![("_client_name".into(), "datagate".into())],
+            auth_plugin: caps
+                .contains(CapabilityFlags::CLIENT_PLUGIN_AUTH)
+                .then(|| NATIVE_PASSWORD.to_string()),
+            attrs: if caps.contains(CapabilityFlags::CLIENT_CONNECT_ATTRS) {
+                vec![("_client_name".into(), "datagate".into())]
+            } else {
+                Vec::new()
+            },
         };
-        self.caps =
-            caps | CapabilityFlags::CLIENT_PLUGIN_AUTH | CapabilityFlags::CLIENT_SECURE_CONNECTION;
+        self.caps = caps;
         self.write_packet(&resp.build()).await?;
         loop {
             let p = self.read_packet().await?;

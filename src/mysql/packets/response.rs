@@ -111,14 +111,13 @@ impl HandshakeResponse {
         Ok(ClientHello::Login(resp))
     }
 
-    /// Encodes the response; the flags for the optional fields present are set here.
+    /// Encodes the response. The auth response is written as `fixed.capabilities` say
+    /// (length-encoded, one length byte, or NUL-terminated); the flags of the optional fields
+    /// (database, plugin, attributes) follow from which fields are present.
     pub fn build(&self) -> Vec<u8> {
         let mut fixed = self.fixed.clone();
         let caps = &mut fixed.capabilities;
-        caps.insert(
-            CapabilityFlags::CLIENT_PROTOCOL_41 | CapabilityFlags::CLIENT_SECURE_CONNECTION,
-        );
-        caps.insert(CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA);
+        caps.insert(CapabilityFlags::CLIENT_PROTOCOL_41);
         caps.set(
             CapabilityFlags::CLIENT_CONNECT_WITH_DB,
             self.database.is_some(),
@@ -131,10 +130,20 @@ impl HandshakeResponse {
             CapabilityFlags::CLIENT_CONNECT_ATTRS,
             !self.attrs.is_empty(),
         );
+        let caps = *caps;
         let mut b = fixed.build();
         b.extend_from_slice(self.user.as_bytes());
         b.push(0);
-        put_lenenc_bytes(&mut b, &self.auth_response);
+        if caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA) {
+            put_lenenc_bytes(&mut b, &self.auth_response);
+        } else if caps.contains(CapabilityFlags::CLIENT_SECURE_CONNECTION) {
+            let n = self.auth_response.len().min(255);
+            b.push(n as u8);
+            b.extend_from_slice(&self.auth_response[..n]);
+        } else {
+            b.extend_from_slice(&self.auth_response);
+            b.push(0);
+        }
         for s in [&self.database, &self.auth_plugin].into_iter().flatten() {
             b.extend_from_slice(s.as_bytes());
             b.push(0);

@@ -149,6 +149,16 @@ fn handshake_response_old_style_auth_length() {
         ("root", &b"ab"[..])
     );
     assert!(HandshakeResponse::parse(&b[..b.len() - 1]).is_err());
+    // build() writes the same form when LENENC is not negotiated.
+    let mut short = login();
+    short
+        .fixed
+        .capabilities
+        .remove(CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA);
+    assert_eq!(
+        HandshakeResponse::parse(&short.build()),
+        Ok(ClientHello::Login(short))
+    );
 }
 
 #[test]
