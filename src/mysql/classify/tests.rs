@@ -125,38 +125,21 @@ fn unknown_never_goes_to_a_reader_even_with_a_hint() {
 
 #[test]
 fn hints_in_every_form() {
+    #[rustfmt::skip]
     let rows: &[(&str, Option<Hint>)] = &[
         ("SELECT 1 -- maxscale route to master", Some(Hint::Master)),
         ("-- maxscale route to master\nSELECT 1", Some(Hint::Master)),
-        (
-            "/* maxscale route to master */ SELECT 1",
-            Some(Hint::Master),
-        ),
+        ("/* maxscale route to master */ SELECT 1", Some(Hint::Master)),
         ("SELECT /* maxscale route to slave */ 1", Some(Hint::Slave)),
         ("# maxscale route to master\nSELECT 1", Some(Hint::Master)),
         ("SELECT 1 # datagate route to slave", Some(Hint::Slave)),
-        (
-            "SELECT 1 /* datagate route to server db2 */",
-            Some(Hint::Server("db2")),
-        ),
-        (
-            "SELECT 1 -- maxscale route to server db-3\n",
-            Some(Hint::Server("db-3")),
-        ),
+        ("SELECT 1 /* datagate route to server db2 */", Some(Hint::Server("db2"))),
+        ("SELECT 1 -- maxscale route to server db-3\n", Some(Hint::Server("db-3"))),
         ("SELECT 1 -- maxscale route to last", Some(Hint::Last)),
-        (
-            "SELECT 1 /* MAXSCALE ROUTE TO MASTER */",
-            Some(Hint::Master),
-        ),
-        (
-            "SELECT 1 /*+ maxscale route to master */",
-            Some(Hint::Master),
-        ),
+        ("SELECT 1 /* MAXSCALE ROUTE TO MASTER */", Some(Hint::Master)),
+        ("SELECT 1 /*+ maxscale route to master */", Some(Hint::Master)),
         ("SELECT 1;\n-- maxscale route to slave", Some(Hint::Slave)),
-        (
-            "/* maxscale route to slave */ SELECT /* maxscale route to master */ 1",
-            Some(Hint::Slave),
-        ),
+        ("/* maxscale route to slave */ SELECT /* maxscale route to master */ 1", Some(Hint::Slave)),
         ("SELECT 1 -- maxscale route to nowhere", None),
         ("SELECT '-- maxscale route to master'", None),
         ("SELECT '/* maxscale route to master */'", None),
@@ -170,18 +153,13 @@ fn hints_in_every_form() {
 
 #[test]
 fn tables_are_collected() {
+    #[rustfmt::skip]
     let rows: &[(&str, &[&str])] = &[
         ("SELECT * FROM t", &["t"]),
         ("SELECT * FROM db.t", &["t"]),
         ("SELECT * FROM `db`.`my table`", &["my table"]),
-        (
-            "SELECT * FROM t1, t2 AS b, t3 c WHERE 1",
-            &["t1", "t2", "t3"],
-        ),
-        (
-            "SELECT * FROM t1 JOIN t2 ON 1 LEFT JOIN t3 USING (a)",
-            &["t1", "t2", "t3"],
-        ),
+        ("SELECT * FROM t1, t2 AS b, t3 c WHERE 1", &["t1", "t2", "t3"]),
+        ("SELECT * FROM t1 JOIN t2 ON 1 LEFT JOIN t3 USING (a)", &["t1", "t2", "t3"]),
         ("SELECT * FROM t WHERE a IN (SELECT b FROM u)", &["t", "u"]),
         ("SELECT * FROM t FOR UPDATE", &["t"]),
         ("SELECT 1 FROM DUAL", &[]),
@@ -191,19 +169,13 @@ fn tables_are_collected() {
         ("UPDATE t1, t2 SET t1.a = t2.a", &["t1", "t2"]),
         ("DELETE FROM t WHERE a = 1", &["t"]),
         ("CREATE TEMPORARY TABLE IF NOT EXISTS tmp (a INT)", &["tmp"]),
-        (
-            "CREATE TEMPORARY TABLE tmp AS SELECT * FROM t",
-            &["tmp", "t"],
-        ),
+        ("CREATE TEMPORARY TABLE tmp AS SELECT * FROM t", &["tmp", "t"]),
         ("DROP TEMPORARY TABLE IF EXISTS a, b", &["a", "b"]),
         ("DESCRIBE t", &["t"]),
         ("SHOW CREATE TABLE t", &["t"]),
         ("SHOW COLUMNS FROM t", &["t"]),
         ("TABLE t", &["t"]),
-        (
-            "LOCK TABLES a READ, b WRITE, c LOW_PRIORITY WRITE",
-            &["a", "b", "c"],
-        ),
+        ("LOCK TABLES a READ, b WRITE, c LOW_PRIORITY WRITE", &["a", "b", "c"]),
         ("SELECT * FROM T JOIN t", &["T"]),
         ("WITH c AS (SELECT * FROM t) SELECT * FROM c", &["t", "c"]),
     ];

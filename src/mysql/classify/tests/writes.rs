@@ -12,9 +12,16 @@ const SC: StatementKind = StatementKind::SessionCommand;
 const fn trx(read_only: bool, scope: TransactionScope) -> StatementKind {
     StatementKind::SetTransactionReadOnly { read_only, scope }
 }
+const RO: StatementKind = StatementKind::Begin {
+    read_only: Some(true),
+};
+const RW: StatementKind = StatementKind::Begin {
+    read_only: Some(false),
+};
 const NEXT: TransactionScope = TransactionScope::Next;
 const SESS: TransactionScope = TransactionScope::Session;
 
+#[rustfmt::skip]
 const WRITES: &[Row] = &[
     ("INSERT INTO t VALUES (1)", W, M, N),
     ("insert into t (a, b) values (1, 2)", W, M, N),
@@ -22,27 +29,12 @@ const WRITES: &[Row] = &[
     ("INSERT IGNORE INTO t VALUES (1)", W, M, N),
     ("INSERT LOW_PRIORITY IGNORE INTO t VALUES (1)", W, M, N),
     ("INSERT INTO t SELECT * FROM u", W, M, N),
-    (
-        "INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 1",
-        W,
-        M,
-        N,
-    ),
+    ("INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 1", W, M, N),
     ("INSERT INTO t SET a = 1", W, M, N),
-    (
-        "INSERT INTO t VALUES (LAST_INSERT_ID())",
-        W,
-        M,
-        Flags::SESSION_FUNC,
-    ),
+    ("INSERT INTO t VALUES (LAST_INSERT_ID())", W, M, Flags::SESSION_FUNC),
     ("INSERT INTO t SELECT my_func()", W, M, N),
     ("INSERT INTO t VALUES ('SELECT 1')", W, M, N),
-    (
-        "INSERT INTO sbtest1 (id, k, c, pad) VALUES (5, 10, 'x', 'y')",
-        W,
-        M,
-        N,
-    ),
+    ("INSERT INTO sbtest1 (id, k, c, pad) VALUES (5, 10, 'x', 'y')", W, M, N),
     ("INSERT INTO t VALUES (1) RETURNING id", W, M, N),
     ("REPLACE INTO t VALUES (1)", W, M, N),
     ("UPDATE t SET a = 1 WHERE id = 2", W, M, N),
@@ -52,33 +44,13 @@ const WRITES: &[Row] = &[
     ("DELETE FROM sbtest1 WHERE id=5", W, M, N),
     ("DELETE t1 FROM t1 JOIN t2 ON t1.a = t2.a", W, M, N),
     ("WITH c AS (SELECT 1) UPDATE t, c SET t.a = 1", W, M, N),
-    (
-        "WITH c AS (SELECT 1) DELETE FROM t WHERE a IN (SELECT * FROM c)",
-        W,
-        M,
-        N,
-    ),
-    (
-        "WITH c AS (SELECT 1) INSERT INTO t SELECT * FROM c",
-        W,
-        M,
-        N,
-    ),
-    (
-        "SET STATEMENT sql_mode = '' FOR INSERT INTO t VALUES (1)",
-        W,
-        M,
-        N,
-    ),
+    ("WITH c AS (SELECT 1) DELETE FROM t WHERE a IN (SELECT * FROM c)", W, M, N),
+    ("WITH c AS (SELECT 1) INSERT INTO t SELECT * FROM c", W, M, N),
+    ("SET STATEMENT sql_mode = '' FOR INSERT INTO t VALUES (1)", W, M, N),
     ("SET STATEMENT x = (1) FOR UPDATE t SET a = 1", W, M, N),
     ("/*!40000 ALTER TABLE t DISABLE KEYS */", W, M, N),
     ("CREATE TABLE t (a INT)", W, M, N),
-    (
-        "CREATE TABLE IF NOT EXISTS t (a INT PRIMARY KEY, b VARCHAR(10))",
-        W,
-        M,
-        N,
-    ),
+    ("CREATE TABLE IF NOT EXISTS t (a INT PRIMARY KEY, b VARCHAR(10))", W, M, N),
     ("CREATE OR REPLACE TABLE t (a INT)", W, M, N),
     ("CREATE INDEX i ON t (a)", W, M, N),
     ("CREATE DATABASE d", W, M, N),
@@ -86,12 +58,7 @@ const WRITES: &[Row] = &[
     ("CREATE SEQUENCE s", W, M, N),
     ("CREATE PROCEDURE p() BEGIN SELECT 1; END", W, M, MS),
     ("CREATE TEMPORARY TABLE tmp (a INT)", W, M, TC),
-    (
-        "create temporary table if not exists db.tmp as select * from t",
-        W,
-        M,
-        TC,
-    ),
+    ("create temporary table if not exists db.tmp as select * from t", W, M, TC),
     ("CREATE TEMPORARY SEQUENCE s", W, M, TC),
     ("ALTER TABLE t ADD COLUMN b INT", W, M, N),
     ("DROP TABLE t", W, M, DT),
@@ -149,30 +116,10 @@ const WRITES: &[Row] = &[
     ("CALL p()", W, M, Flags::CALL),
     ("call p(1, 'x')", W, M, Flags::CALL),
     ("CALL db.p", W, M, Flags::CALL),
-    (
-        "LOAD DATA LOCAL INFILE '/tmp/x' INTO TABLE t",
-        W,
-        M,
-        Flags::LOAD_DATA_LOCAL,
-    ),
-    (
-        "load data local infile 'x' replace into table t",
-        W,
-        M,
-        Flags::LOAD_DATA_LOCAL,
-    ),
-    (
-        "LOAD DATA LOW_PRIORITY LOCAL INFILE 'x' INTO TABLE t",
-        W,
-        M,
-        Flags::LOAD_DATA_LOCAL,
-    ),
-    (
-        "LOAD XML LOCAL INFILE 'x' INTO TABLE t",
-        W,
-        M,
-        Flags::LOAD_DATA_LOCAL,
-    ),
+    ("LOAD DATA LOCAL INFILE '/tmp/x' INTO TABLE t", W, M, Flags::LOAD_DATA_LOCAL),
+    ("load data local infile 'x' replace into table t", W, M, Flags::LOAD_DATA_LOCAL),
+    ("LOAD DATA LOW_PRIORITY LOCAL INFILE 'x' INTO TABLE t", W, M, Flags::LOAD_DATA_LOCAL),
+    ("LOAD XML LOCAL INFILE 'x' INTO TABLE t", W, M, Flags::LOAD_DATA_LOCAL),
     ("LOAD DATA INFILE '/tmp/x' INTO TABLE t", W, M, N),
     ("LOAD INDEX INTO CACHE t", W, M, N),
     ("XA START 'x'", W, M, Flags::XA),
@@ -184,22 +131,13 @@ const WRITES: &[Row] = &[
     ("xa recover", W, M, Flags::XA),
     ("LOCK TABLES t READ", W, M, Flags::LOCK_TABLES),
     ("LOCK TABLE t WRITE", W, M, Flags::LOCK_TABLES),
-    (
-        "LOCK TABLES t1 READ LOCAL, t2 WRITE",
-        W,
-        M,
-        Flags::LOCK_TABLES,
-    ),
+    ("LOCK TABLES t1 READ LOCAL, t2 WRITE", W, M, Flags::LOCK_TABLES),
     ("UNLOCK TABLES", W, M, Flags::UNLOCK_TABLES),
     ("LOCK INSTANCE FOR BACKUP", W, M, N),
-    (
-        "INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)",
-        W,
-        M,
-        MS,
-    ),
+    ("INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)", W, M, MS),
 ];
 
+#[rustfmt::skip]
 const SESSION: &[Row] = &[
     ("SET NAMES utf8mb4", SC, A, N),
     ("SET NAMES 'utf8mb4' COLLATE 'utf8mb4_general_ci'", SC, A, N),
@@ -218,23 +156,13 @@ const SESSION: &[Row] = &[
     ("SET time_zone = '+00:00'", SC, A, N),
     ("SET wsrep_sync_wait = 1", SC, A, N),
     ("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", SC, A, N),
-    (
-        "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-        SC,
-        A,
-        N,
-    ),
+    ("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", SC, A, N),
     ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", SC, A, N),
     ("SET ROLE r", SC, A, N),
     ("SET autocommit = @x", SC, A, N),
     ("set session `sql_mode` = 'ANSI'", SC, A, N),
     ("/*!40101 SET NAMES utf8 */", SC, A, N),
-    (
-        "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */",
-        SC,
-        A,
-        N,
-    ),
+    ("/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */", SC, A, N),
     ("USE db", SC, A, N),
     ("use `my db`", SC, A, N),
     ("PREPARE s FROM 'SELECT 1'", SC, A, N),
@@ -248,126 +176,43 @@ const SESSION: &[Row] = &[
     ("SET autocommit = FALSE", K::SetAutocommit(false), A, N),
     ("SET @@autocommit = 0", K::SetAutocommit(false), A, N),
     ("SET @@session.autocommit = 1", K::SetAutocommit(true), A, N),
-    (
-        "SET @@SESSION.AUTOCOMMIT = 0",
-        K::SetAutocommit(false),
-        A,
-        N,
-    ),
+    ("SET @@SESSION.AUTOCOMMIT = 0", K::SetAutocommit(false), A, N),
     ("SET SESSION autocommit = 0", K::SetAutocommit(false), A, N),
     ("SET LOCAL autocommit=1", K::SetAutocommit(true), A, N),
     ("SET @@local.autocommit=0", K::SetAutocommit(false), A, N),
     ("SET autocommit = 'OFF'", K::SetAutocommit(false), A, N),
     ("SET autocommit := 0", K::SetAutocommit(false), A, N),
     ("SET autocommit=DEFAULT", K::SetAutocommit(true), A, N),
-    (
-        "SET autocommit = 0, sql_mode = ''",
-        K::SetAutocommit(false),
-        A,
-        N,
-    ),
-    (
-        "SET sql_mode = '', autocommit = 1",
-        K::SetAutocommit(true),
-        A,
-        N,
-    ),
-    (
-        "/*!40101 SET autocommit=0 */",
-        K::SetAutocommit(false),
-        A,
-        N,
-    ),
+    ("SET autocommit = 0, sql_mode = ''", K::SetAutocommit(false), A, N),
+    ("SET sql_mode = '', autocommit = 1", K::SetAutocommit(true), A, N),
+    ("/*!40101 SET autocommit=0 */", K::SetAutocommit(false), A, N),
     ("SET `autocommit` = 1", K::SetAutocommit(true), A, N),
     ("SET TRANSACTION READ ONLY", trx(true, NEXT), A, N),
     ("SET TRANSACTION READ WRITE", trx(false, NEXT), A, N),
     ("SET SESSION TRANSACTION READ ONLY", trx(true, SESS), A, N),
     ("SET LOCAL TRANSACTION READ WRITE", trx(false, SESS), A, N),
-    (
-        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY",
-        trx(true, SESS),
-        A,
-        N,
-    ),
-    (
-        "SET TRANSACTION READ ONLY, ISOLATION LEVEL SERIALIZABLE",
-        trx(true, NEXT),
-        A,
-        N,
-    ),
+    ("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY", trx(true, SESS), A, N),
+    ("SET TRANSACTION READ ONLY, ISOLATION LEVEL SERIALIZABLE", trx(true, NEXT), A, N),
     ("SET transaction_read_only = 1", trx(true, SESS), A, N),
-    (
-        "SET @@session.transaction_read_only = ON",
-        trx(true, SESS),
-        A,
-        N,
-    ),
+    ("SET @@session.transaction_read_only = ON", trx(true, SESS), A, N),
     ("SET tx_read_only = 0", trx(false, SESS), A, N),
 ];
 
+#[rustfmt::skip]
 const TRANSACTIONS: &[Row] = &[
     ("BEGIN", B, M, N),
     ("begin work", B, M, N),
     ("BEGIN;", B, M, N),
     ("START TRANSACTION", B, M, N),
     ("START TRANSACTION WITH CONSISTENT SNAPSHOT", B, M, N),
-    (
-        "START TRANSACTION READ ONLY",
-        K::Begin {
-            read_only: Some(true),
-        },
-        R,
-        N,
-    ),
-    (
-        "start transaction read only",
-        K::Begin {
-            read_only: Some(true),
-        },
-        R,
-        N,
-    ),
-    (
-        "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
-        K::Begin {
-            read_only: Some(true),
-        },
-        R,
-        N,
-    ),
-    (
-        "START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT",
-        K::Begin {
-            read_only: Some(true),
-        },
-        R,
-        N,
-    ),
-    (
-        "/*!40108 START TRANSACTION READ ONLY */",
-        K::Begin {
-            read_only: Some(true),
-        },
-        R,
-        N,
-    ),
-    (
-        "START TRANSACTION READ WRITE",
-        K::Begin {
-            read_only: Some(false),
-        },
-        M,
-        N,
-    ),
+    ("START TRANSACTION READ ONLY", RO, R, N),
+    ("start transaction read only", RO, R, N),
+    ("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", RO, R, N),
+    ("START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT", RO, R, N),
+    ("/*!40108 START TRANSACTION READ ONLY */", RO, R, N),
+    ("START TRANSACTION READ WRITE", RW, M, N),
     ("BEGIN; SELECT 1", B, M, MS),
-    (
-        "START TRANSACTION READ ONLY; SELECT 1",
-        K::Begin {
-            read_only: Some(true),
-        },
-        M,
-        MS,
-    ),
+    ("START TRANSACTION READ ONLY; SELECT 1", RO, M, MS),
     ("COMMIT", K::Commit, M, N),
     ("commit work", K::Commit, M, N),
     ("COMMIT AND NO CHAIN", K::Commit, M, N),
