@@ -5,7 +5,7 @@ set -euo pipefail
 
 LAB_NAME=all
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$HERE/lib.sh"
 
 usage() {

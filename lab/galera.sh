@@ -7,7 +7,7 @@ set -euo pipefail
 
 LAB_NAME=galera
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$HERE/lib.sh"
 
 G=$LAB_DIR/galera

@@ -10,7 +10,7 @@ set -euo pipefail
 
 LAB_NAME=haproxy
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$HERE/lib.sh"
 
 H=$LAB_DIR/haproxy

@@ -8,7 +8,7 @@ set -euo pipefail
 
 LAB_NAME=netns
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$HERE/lib.sh"
 
 N=$LAB_DIR/netns

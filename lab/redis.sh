@@ -5,7 +5,7 @@ set -euo pipefail
 
 LAB_NAME=redis
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$HERE/lib.sh"
 
 R=$LAB_DIR/redis

@@ -94,6 +94,9 @@ else
   step "unit tests" cargo test --no-fail-fast --lib --bins
   step "end-to-end tests" cargo test --no-fail-fast --test '*' -- --test-threads=1
   step "doc tests" cargo test --doc
+  if command -v shellcheck >/dev/null; then
+    step "shellcheck" shellcheck -x lab/*.sh scripts/*.sh .ci/run
+  fi
 fi
 if [ ${#failed[@]} -gt 0 ]; then
   log "FAILED: ${failed[*]} ($(( $(date +%s) - t0 ))s)"
