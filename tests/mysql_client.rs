@@ -1,5 +1,5 @@
 //! The MySQL client, the one-shot checks and the Galera monitor against the real 3-node
-//! Galera cluster of the test lab.
+//! Galera cluster of the test lab (and, for the auth switch and PROXY header, a scripted server).
 
 mod support;
 
@@ -10,9 +10,15 @@ use datagate::config::Galera;
 use datagate::health::galera::{
     ClusterSnapshot, Role, check_galera_node, check_mysql, run_monitor,
 };
-use datagate::mysql::auth::sha1_password;
+use datagate::mysql::auth::{double_sha1, sha1_password, verify_reply};
 use datagate::mysql::client::{ClientError, ConnectOptions, Connection, Password};
+use datagate::mysql::codec::{BytesMut, PacketCodec};
+use datagate::mysql::packets::{
+    AuthSwitchRequest, CapabilityFlags, ClientHello, Handshake, HandshakeResponse, OkPacket,
+};
 use support::{APP_DB, APP_PASSWORD, APP_USER, MONITOR_PASSWORD, MONITOR_USER};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -97,6 +103,85 @@ async fn sixteen_mib_packets_both_ways() {
         c.query("SELECT 3").await.unwrap(),
         vec![vec![Some("3".into())]]
     );
+}
+
+/// A scripted server: reads one packet from `s`.
+async fn read_pkt(s: &mut TcpStream, codec: &mut PacketCodec, buf: &mut BytesMut) -> Vec<u8> {
+    loop {
+        if let Some(p) = codec.decode(buf).unwrap() {
+            return p.payload.to_vec();
+        }
+        assert!(s.read_buf(buf).await.unwrap() > 0, "client closed");
+    }
+}
+
+async fn write_pkt(s: &mut TcpStream, codec: &mut PacketCodec, payload: &[u8]) {
+    let mut out = BytesMut::new();
+    codec.encode(payload, &mut out).unwrap();
+    s.write_all(&out).await.unwrap();
+}
+
+#[tokio::test]
+async fn proxy_header_and_auth_switch_to_native_password() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut hdr = [0u8; 5];
+        s.read_exact(&mut hdr).await.unwrap();
+        assert_eq!(&hdr, b"PROXY");
+        let (mut codec, mut buf) = (PacketCodec::new(1 << 20), BytesMut::new());
+        let hs = Handshake {
+            server_version: "8.0.36".into(),
+            connection_id: 9,
+            scramble: vec![b'a'; 20],
+            capabilities: CapabilityFlags::from_bits_retain(0x81FF_F7FF),
+            charset: 255,
+            auth_plugin: "caching_sha2_password".into(),
+            ..Handshake::default()
+        };
+        write_pkt(&mut s, &mut codec, &hs.build()).await;
+        let hello = read_pkt(&mut s, &mut codec, &mut buf).await;
+        let ClientHello::Login(login) = HandshakeResponse::parse(&hello).unwrap() else {
+            panic!("SSL request")
+        };
+        assert_eq!(
+            (login.user.as_str(), login.database.as_deref()),
+            ("u", Some("db"))
+        );
+        let switch = AuthSwitchRequest {
+            plugin: "mysql_native_password".into(),
+            data: vec![b'z'; 20],
+        };
+        write_pkt(&mut s, &mut codec, &switch.build()).await;
+        let reply = read_pkt(&mut s, &mut codec, &mut buf).await;
+        assert!(verify_reply(&switch.data, &reply, &double_sha1(b"pw")));
+        write_pkt(
+            &mut s,
+            &mut codec,
+            &OkPacket::default().build(login.fixed.capabilities, 0),
+        )
+        .await;
+        codec.reset_seq();
+        assert_eq!(read_pkt(&mut s, &mut codec, &mut buf).await, [0x0E]); // COM_PING
+        write_pkt(
+            &mut s,
+            &mut codec,
+            &OkPacket::default().build(login.fixed.capabilities, 0),
+        )
+        .await;
+    });
+    let o = ConnectOptions {
+        addr,
+        user: "u".into(),
+        password: Password::Cleartext("pw".into()),
+        database: Some("db".into()),
+        connect_timeout: TIMEOUT,
+        proxy_header: Some(b"PROXY".to_vec()),
+    };
+    let mut c = Connection::connect(&o).await.unwrap();
+    c.ping().await.unwrap();
+    server.await.unwrap();
 }
 
 #[tokio::test]
