@@ -8,7 +8,8 @@
 //!
 //! The test lab lives in `/tmp/datagate-test-lab` with every port shifted by 500 (Galera 13806-13808,
 //! Redis 16879-16881, Sentinels 26879-26881), so it runs beside a lab on the default ports. Override
-//! with `DATAGATE_TEST_LAB_DIR` and `DATAGATE_TEST_PORT_OFFSET`. The lab keeps running after the tests
+//! with `DATAGATE_TEST_LAB_DIR` and `DATAGATE_TEST_PORT_OFFSET` (and the Galera timeouts with
+//! `DATAGATE_TEST_GALERA_PROVIDER_OPTIONS`). The lab keeps running after the tests
 //! (the next run reuses it in a few seconds); `scripts/test.sh` stops it, or by hand:
 //! `sudo LAB_DIR=/tmp/datagate-test-lab LAB_PORT_OFFSET=500 lab/all.sh stop`.
 //!
@@ -52,6 +53,12 @@ pub const TEST_PORT_OFFSET: u16 = 500;
 /// while they agree on a new view and the cluster falls apart into non-Primary singletons.
 pub const GALERA_TEST_PROVIDER_OPTIONS: &str = "evs.suspect_timeout=PT1S; evs.inactive_timeout=PT2S; \
      evs.keepalive_period=PT0.2S; evs.join_retrans_period=PT0.2S";
+/// [`GALERA_TEST_PROVIDER_OPTIONS`], or `DATAGATE_TEST_GALERA_PROVIDER_OPTIONS` when set (empty: the
+/// Galera defaults, e.g. to measure failover with production timeouts). Applies to nodes (re)started.
+pub fn galera_provider_options() -> String {
+    std::env::var("DATAGATE_TEST_GALERA_PROVIDER_OPTIONS")
+        .unwrap_or_else(|_| GALERA_TEST_PROVIDER_OPTIONS.to_string())
+}
 /// MariaDB application account of the lab (ALL on `appdb.*` and `sbtest.*`).
 pub const APP_USER: &str = "app";
 pub const APP_PASSWORD: &str = "app";
@@ -114,10 +121,7 @@ impl Lab {
         cmd.args(args)
             .env("LAB_DIR", &self.dir)
             .env("LAB_PORT_OFFSET", self.port_offset.to_string())
-            .env(
-                "GALERA_EXTRA_PROVIDER_OPTIONS",
-                GALERA_TEST_PROVIDER_OPTIONS,
-            )
+            .env("GALERA_EXTRA_PROVIDER_OPTIONS", galera_provider_options())
             .env("PATH", path_with_sbin())
             .stdin(Stdio::null())
             .stdout(w)
