@@ -1,5 +1,15 @@
 //! Redis master via Sentinel: a RESP client for sentinels and nodes, the majority rule that
 //! decides the master, the monitor task and the L4 listener that relays to the verified master.
+//!
+//! - [`resp`], [`reply`]: RESP2 framing (via `redis-protocol`) and typed replies.
+//! - [`agree`]: the pure decision (majority of the configured sentinels, `ROLE` verification,
+//!   fencing of an old master during a failover).
+//! - [`sentinel`], [`subscribe`]: polling (the truth) and pub/sub events (hints).
+//! - [`proxy`]: the listener; sessions bound to a master close as soon as it stops being the one.
+//!
+//! The sentinels are the configured ones: there is no discovery through `SENTINEL sentinels`,
+//! because the majority is counted over the configured set and a discovered sentinel must not be
+//! able to add a vote.
 
 pub mod agree;
 pub mod proxy;
