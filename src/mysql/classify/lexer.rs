@@ -63,8 +63,20 @@ pub(super) struct Lexer<'a> {
     pub error: bool,
 }
 
+/// Bytes that may appear in an unquoted identifier, keyword or number.
+static WORD_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
+        b += 1;
+    }
+    t
+};
+
 fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+    WORD_BYTE[b as usize]
 }
 
 fn is_space(b: u8) -> bool {
