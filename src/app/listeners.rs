@@ -23,6 +23,8 @@ use crate::net::listener::ListenerCtx;
 pub enum ListenerSpec {
     Tcp(Tcp),
     Redis(crate::config::Redis),
+    /// A `[[mysql]]` listener with its `[[galera]]` cluster (a changed cluster restarts it).
+    Mysql(Box<crate::config::Mysql>, Box<crate::config::Galera>),
 }
 
 impl ListenerSpec {
@@ -30,6 +32,7 @@ impl ListenerSpec {
         match self {
             ListenerSpec::Tcp(t) => t.listen.get_ref(),
             ListenerSpec::Redis(r) => r.listen.get_ref(),
+            ListenerSpec::Mysql(m, _) => m.listen.get_ref(),
         }
     }
 }
@@ -59,6 +62,19 @@ pub fn specs(cfg: &Config) -> Vec<(String, ListenerSpec)> {
             .iter()
             .map(|r| (r.name.get_ref().clone(), ListenerSpec::Redis(r.clone()))),
     );
+    for m in &cfg.mysql {
+        // Validation guarantees the cluster exists.
+        if let Some(g) = cfg
+            .galera
+            .iter()
+            .find(|g| g.name.get_ref() == m.cluster.get_ref())
+        {
+            v.push((
+                m.name.get_ref().clone(),
+                ListenerSpec::Mysql(Box::new(m.clone()), Box::new(g.clone())),
+            ));
+        }
+    }
     v
 }
 
@@ -111,6 +127,7 @@ impl Spawner {
         addr: SocketAddr,
         socket: Arc<TcpListener>,
         previous: Option<&Running>,
+        galera: &HashMap<String, super::wiring::RunningGalera>,
     ) -> Running {
         let stop = CancellationToken::new();
         let active = previous.map_or_else(|| Arc::new(AtomicUsize::new(0)), |p| p.active.clone());
@@ -154,6 +171,24 @@ impl Spawner {
                     ..ctx
                 };
                 status = Some(super::wiring::start_redis(r, socket.clone(), ctx));
+            }
+            ListenerSpec::Mysql(m, g) => {
+                let ctx = ListenerCtx {
+                    max_connections: m.max_connections,
+                    ..ctx
+                };
+                match galera.get(g.name.get_ref()) {
+                    Some(running) => super::wiring::start_mysql(
+                        m,
+                        g,
+                        running.snapshots.clone(),
+                        socket.clone(),
+                        ctx,
+                    ),
+                    None => {
+                        tracing::error!(listener = name, "[[mysql]] without its [[galera]] monitor")
+                    }
+                }
             }
         }
         tracing::info!(listener = name, %addr, "listening");

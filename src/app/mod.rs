@@ -131,13 +131,8 @@ fn read_token(cfg: &Config) -> Option<String> {
 }
 
 /// Sections whose runtime is not part of this build are refused at load, never ignored.
-fn refuse_unsupported(cfg: &Config) -> Result<(), StartError> {
-    if let Some(m) = cfg.mysql.first() {
-        return Err(StartError::Unsupported(format!(
-            "[[mysql]] {:?}: the MySQL read/write-split listener is not available in this build; use a [[tcp]] listener with check = \"galera\"",
-            m.name.get_ref()
-        )));
-    }
+/// (Every section has a runtime now; kept as the place for such refusals.)
+fn refuse_unsupported(_cfg: &Config) -> Result<(), StartError> {
     Ok(())
 }
 
@@ -146,6 +141,8 @@ impl App {
     fn apply(&mut self, cfg: Config) -> Result<(), String> {
         let specs = listeners::specs(&cfg);
         let sockets = listeners::bind_all(&specs, &self.running)?;
+        // Monitors first: `[[mysql]]` listeners follow their cluster's snapshots.
+        self.apply_galera(&cfg);
         let mut next = HashMap::new();
         for (name, spec) in specs {
             let (addr, socket) = sockets[&name].clone();
@@ -158,12 +155,14 @@ impl App {
                 tracing::info!(listener = %name, "listener changed; new sessions use the new settings");
                 next.insert(
                     name.clone(),
-                    self.spawner.start(&name, spec, addr, socket, Some(&old)),
+                    self.spawner
+                        .start(&name, spec, addr, socket, Some(&old), &self.galera),
                 );
             } else {
                 next.insert(
                     name.clone(),
-                    self.spawner.start(&name, spec, addr, socket, None),
+                    self.spawner
+                        .start(&name, spec, addr, socket, None, &self.galera),
                 );
             }
         }
@@ -172,7 +171,6 @@ impl App {
             old.stop.cancel();
         }
         self.running = next;
-        self.apply_galera(&cfg);
         self.shared.token.store(Arc::new(read_token(&cfg)));
         self.cfg = cfg;
         self.publish();

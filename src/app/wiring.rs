@@ -35,6 +35,28 @@ pub struct RunningGalera {
     pub cfg: crate::config::Galera,
     pub stop: tokio_util::sync::CancellationToken,
     pub status: Arc<StatusSource>,
+    /// The cluster's snapshots, for `[[mysql]]` listeners.
+    pub snapshots: GaleraRx,
+}
+
+/// Receiver of a Galera cluster's snapshots.
+pub type GaleraRx = tokio::sync::watch::Receiver<Arc<crate::health::galera::ClusterSnapshot>>;
+
+/// Starts a `[[mysql]]` listener on the snapshots of its `[[galera]]` cluster.
+pub fn start_mysql(
+    cfg: &crate::config::Mysql,
+    galera: &crate::config::Galera,
+    snapshots: GaleraRx,
+    socket: Arc<TcpListener>,
+    ctx: ListenerCtx,
+) {
+    tokio::spawn(crate::mysql::proxy::serve(
+        Arc::new(cfg.clone()),
+        galera.clone(),
+        snapshots,
+        socket,
+        ctx,
+    ));
 }
 
 /// Starts the monitor of a `[[galera]]` cluster.
@@ -50,10 +72,11 @@ pub fn start_galera(cfg: &crate::config::Galera) -> RunningGalera {
         tx,
         stop.clone(),
     ));
-    let (view, master) = (rx.clone(), rx);
+    let (view, master) = (rx.clone(), rx.clone());
     RunningGalera {
         cfg: cfg.clone(),
         stop,
+        snapshots: rx,
         status: Arc::new(StatusSource {
             view: Box::new(move || serde_json::to_value(&**view.borrow()).unwrap_or_default()),
             has_master: Box::new(move || master.borrow().master.is_some()),

@@ -1,8 +1,14 @@
 //! The MySQL protocol: framing, packets, authentication and a backend client.
 
 pub mod auth;
+pub mod backend;
 pub mod classify;
 pub mod client;
 pub mod codec;
+pub mod frontend;
 pub mod packets;
+pub mod proxy;
+pub mod reply;
 pub mod resultset;
+pub mod session;
+pub mod users;

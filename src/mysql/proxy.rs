@@ -1,0 +1,114 @@
+//! The `[[mysql]]` listener: accepts clients, logs them in (see `frontend`) and runs one
+//! session per client (see `session`), every statement on the current Galera master.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus::{Histogram, IntCounter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::time::{Instant, timeout_at};
+use tokio_util::sync::CancellationToken;
+
+use super::backend::{Backend, BackendError};
+use super::users::UserStore;
+use crate::admin::metrics::metrics;
+use crate::config::{Galera, Mysql, ProxyVersion};
+use crate::health::galera::ClusterSnapshot;
+use crate::net::listener::{self, ListenerCtx};
+
+/// How often the accounts are reloaded even without failed logins.
+const USERS_REFRESH: Duration = Duration::from_secs(60);
+
+/// What every session of one listener shares.
+pub struct Shared {
+    pub cfg: Arc<Mysql>,
+    pub ctx: ListenerCtx,
+    pub cluster: watch::Receiver<Arc<ClusterSnapshot>>,
+    pub users: Arc<UserStore>,
+    pub queries: IntCounter,
+    pub duration: Histogram,
+    pub replays: IntCounter,
+}
+
+/// Runs one `[[mysql]]` listener until `ctx.accept_stop` is cancelled.
+pub async fn serve(
+    cfg: Arc<Mysql>,
+    galera: Galera,
+    cluster: watch::Receiver<Arc<ClusterSnapshot>>,
+    socket: Arc<TcpListener>,
+    ctx: ListenerCtx,
+) {
+    let users = Arc::new(UserStore::new(galera, cluster.clone()));
+    let refresh_stop = CancellationToken::new();
+    tokio::spawn(
+        users
+            .clone()
+            .run_refresh(USERS_REFRESH, refresh_stop.clone()),
+    );
+    let m = metrics();
+    let name: &str = &ctx.name;
+    let shared = Arc::new(Shared {
+        queries: m.mysql_queries_total.with_label_values(&[name, "master"]),
+        duration: m
+            .mysql_query_duration_seconds
+            .with_label_values(&[name, "master"]),
+        replays: m.mysql_session_replays_total.with_label_values(&[name]),
+        cfg,
+        ctx: ctx.clone(),
+        cluster,
+        users,
+    });
+    listener::serve(socket, ctx, move |stream, peer| {
+        let shared = shared.clone();
+        async move { super::session::run(shared, stream, peer).await }
+    })
+    .await;
+    refresh_stop.cancel();
+}
+
+impl Shared {
+    /// The PROXY v2 header for a client, when `proxy_protocol` is on.
+    pub fn proxy_header(&self, client: &TcpStream, peer: SocketAddr) -> Option<Vec<u8>> {
+        if !self.cfg.proxy_protocol {
+            return None;
+        }
+        let local = client.local_addr().ok()?;
+        crate::net::proxy_protocol::encode(ProxyVersion::V2, peer, local)
+    }
+
+    /// Opens a connection to the current master (handshake read, not logged in), waiting up to
+    /// `connect_timeout` for a master to exist and to answer; a master that refuses is retried
+    /// after the next monitor round (it may just have died).
+    pub async fn open_master(&self, header: Option<&[u8]>) -> Result<Backend, BackendError> {
+        let limit = self.cfg.connect_timeout.0;
+        let deadline = Instant::now() + limit;
+        let mut rx = self.cluster.clone();
+        let mut last = BackendError::Timeout("the master (no master known)".into());
+        loop {
+            let master = rx.borrow_and_update().master.clone();
+            if let Some(addr) = master {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match Backend::open(&addr, header, left.max(Duration::from_millis(1))).await {
+                    Ok(b) => return Ok(b),
+                    Err(e) => last = e,
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(last);
+            }
+            if !matches!(timeout_at(deadline, rx.changed()).await, Ok(Ok(()))) {
+                // Timed out, or the monitor is gone: one last look.
+                if rx.borrow().master.is_none() || Instant::now() >= deadline {
+                    return Err(last);
+                }
+            }
+        }
+    }
+
+    /// The current master's address.
+    pub fn master(&self) -> Option<String> {
+        self.cluster.borrow().master.clone()
+    }
+}

@@ -1,0 +1,217 @@
+//! A client's login: greet as the master, check the password against the loaded accounts, then
+//! log in to the master as the same account.
+
+use std::net::SocketAddr;
+
+use super::super::auth::{NATIVE_PASSWORD, new_scramble};
+use super::super::backend::{Backend, BackendError, Login};
+use super::super::frontend::{
+    ClientConn, FrontendError, authenticate, frame_head, greeting, login_from,
+};
+use super::super::packets::{
+    AuthSwitchRequest, ClientHello, HandshakeResponse, OkPacket, PacketError,
+};
+use super::super::proxy::Shared;
+
+/// Why a login ended without a session; the client has been told when it could be.
+#[derive(Debug)]
+pub enum LoginFailure {
+    /// Counted in `listener_rejected_total` with this reason.
+    Rejected(&'static str),
+    /// The client went away.
+    Gone,
+}
+
+/// A logged-in client and its master connection.
+pub struct LoggedIn {
+    pub client: ClientConn,
+    pub backend: Backend,
+    pub login: Login,
+    pub scramble: Vec<u8>,
+}
+
+/// Sends a backend error to the client as an ERR packet.
+pub async fn report_backend_error(client: &mut ClientConn, seq: u8, e: &BackendError) {
+    match e {
+        BackendError::Server(err) => {
+            let _ = client.send(seq, &err.build()).await;
+        }
+        e => {
+            client
+                .send_err(
+                    seq,
+                    2003,
+                    "HY000",
+                    &format!("datagate: cannot connect to the master: {e}"),
+                )
+                .await
+        }
+    }
+}
+
+/// Runs the whole login within `handshake_timeout`.
+pub async fn login(
+    shared: &Shared,
+    mut client: ClientConn,
+    peer: SocketAddr,
+) -> Result<LoggedIn, LoginFailure> {
+    let header = shared.proxy_header(&client.stream, peer);
+    let mut backend = match shared.open_master(header.as_deref()).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(listener = %shared.ctx.name, error = %e, "no master for a new client");
+            // Before the handshake an ERR has no SQLSTATE (the client knows no capabilities yet).
+            let mut err = vec![0xFF];
+            err.extend_from_slice(&2003u16.to_le_bytes());
+            err.extend_from_slice(
+                format!("datagate: cannot connect to the master: {e}").as_bytes(),
+            );
+            let _ = client.send(0, &err).await;
+            return Err(LoginFailure::Rejected("no_master"));
+        }
+    };
+    let scramble = new_scramble().to_vec();
+    let hello = greeting(&backend.handshake, &scramble, false);
+    if client.send(0, &hello.build()).await.is_err() {
+        return Err(LoginFailure::Gone);
+    }
+    let limit = shared.cfg.handshake_timeout.0;
+    let (resp, seq, reply) =
+        match tokio::time::timeout(limit, read_login(&mut client, &scramble)).await {
+            Err(_) => return Err(LoginFailure::Rejected("handshake_timeout")),
+            Ok(r) => r?,
+        };
+    let ip = peer.ip();
+    let mut users = shared.users.table();
+    if users.is_empty() {
+        shared.users.reload_if_stale().await;
+        users = shared.users.table();
+    }
+    let mut auth = authenticate(&users, &resp.user, ip, &scramble, &reply);
+    if matches!(&auth, Err(r) if r.retry_after_reload) {
+        shared.users.reload_if_stale().await;
+        auth = authenticate(&shared.users.table(), &resp.user, ip, &scramble, &reply);
+    }
+    let sha1 = match auth {
+        Ok(h) => h,
+        Err(r) => {
+            tracing::info!(listener = %shared.ctx.name, user = %resp.user, %ip, error = %r.message, "login refused");
+            client.send_err(seq, r.code, r.sqlstate, &r.message).await;
+            return Err(LoginFailure::Rejected("auth"));
+        }
+    };
+    let login = login_from(&resp, sha1, hello.capabilities, hello.mariadb_capabilities);
+    let timeout = shared.cfg.connect_timeout.0;
+    let mut result = backend.login(&login, timeout).await;
+    if matches!(result, Err(BackendError::Closed | BackendError::Io(_))) {
+        // The server may have dropped a connection the client kept waiting: once more.
+        result = match shared.open_master(header.as_deref()).await {
+            Ok(b) => {
+                backend = b;
+                backend.login(&login, timeout).await
+            }
+            Err(e) => Err(e),
+        };
+    }
+    if let Err(e) = result {
+        report_backend_error(&mut client, seq, &e).await;
+        return Err(LoginFailure::Rejected("backend_login"));
+    }
+    let ok = OkPacket {
+        status: backend.status,
+        ..OkPacket::default()
+    };
+    if client
+        .send(seq, &ok.build(login.capabilities, 0))
+        .await
+        .is_err()
+    {
+        return Err(LoginFailure::Gone);
+    }
+    Ok(LoggedIn {
+        client,
+        backend,
+        login,
+        scramble,
+    })
+}
+
+/// Reads the client's login (and an auth switch reply when it used another plugin); returns the
+/// response, the sequence id our answer must carry and the mysql_native_password reply.
+async fn read_login(
+    client: &mut ClientConn,
+    scramble: &[u8],
+) -> Result<(HandshakeResponse, u8, Vec<u8>), LoginFailure> {
+    let frame = match client.read_frame().await {
+        Ok(f) => f,
+        Err(e) => return Err(read_failure(client, e).await),
+    };
+    let (payload, seq) = frame_head(&frame);
+    let resp = match HandshakeResponse::parse(payload) {
+        Ok(ClientHello::Login(r)) => r,
+        Ok(ClientHello::Ssl(_)) => {
+            client
+                .send_err(
+                    seq.wrapping_add(1),
+                    1045,
+                    "08S01",
+                    "SSL is not configured on this listener",
+                )
+                .await;
+            return Err(LoginFailure::Rejected("ssl_not_configured"));
+        }
+        Err(e) => {
+            let msg = match e {
+                PacketError::Compressed => "the compressed protocol is not supported".to_string(),
+                e => format!("Bad handshake: {e}"),
+            };
+            client
+                .send_err(seq.wrapping_add(1), 1043, "08S01", &msg)
+                .await;
+            return Err(LoginFailure::Rejected("bad_handshake"));
+        }
+    };
+    let native = resp
+        .auth_plugin
+        .as_deref()
+        .is_none_or(|p| p == NATIVE_PASSWORD);
+    if native {
+        let reply = resp.auth_response.clone();
+        return Ok((resp, seq.wrapping_add(1), reply));
+    }
+    let switch = AuthSwitchRequest {
+        plugin: NATIVE_PASSWORD.to_string(),
+        data: scramble.to_vec(),
+    };
+    if client
+        .send(seq.wrapping_add(1), &switch.build())
+        .await
+        .is_err()
+    {
+        return Err(LoginFailure::Gone);
+    }
+    let frame = match client.read_frame().await {
+        Ok(f) => f,
+        Err(e) => return Err(read_failure(client, e).await),
+    };
+    let (payload, seq) = frame_head(&frame);
+    Ok((resp, seq.wrapping_add(1), payload.to_vec()))
+}
+
+async fn read_failure(client: &mut ClientConn, e: FrontendError) -> LoginFailure {
+    match e {
+        FrontendError::Codec(_) => {
+            client
+                .send_err(
+                    1,
+                    1153,
+                    "08S01",
+                    "Got a packet bigger than 'max_allowed_packet' bytes",
+                )
+                .await;
+            LoginFailure::Rejected("max_allowed_packet")
+        }
+        FrontendError::Closed => LoginFailure::Rejected("closed_in_handshake"),
+        FrontendError::Io(_) => LoginFailure::Gone,
+    }
+}
