@@ -87,7 +87,7 @@ async fn session(s: &Shared, client: TcpStream, peer: SocketAddr) {
             Ok(Err(e)) => {
                 tracing::debug!(listener = %s.ctx.name, master = %addr, error = %e,
                     "connect to master failed; waiting for the monitor");
-                if timeout_at(deadline, rx.changed()).await.is_err() {
+                if !matches!(timeout_at(deadline, rx.changed()).await, Ok(Ok(()))) {
                     return refuse(s, client, peer, wait).await;
                 }
             }
