@@ -2,6 +2,7 @@
 //!
 //! `packet` and `fsm` are pure; `io`, `garp`, `netlink` talk to the kernel; `task` wires them.
 
+pub mod filter;
 pub mod fsm;
 pub mod garp;
 pub mod io;

@@ -11,9 +11,10 @@ use tokio::time::sleep_until;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::filter::{Dropped, RecvFilter};
 use super::fsm::{Action, Event, Fsm, Params, State};
 use super::garp::Announcer;
-use super::io::{GROUP_V4, GROUP_V6, VRRP_TTL, VrrpSocket, link_info};
+use super::io::{GROUP_V4, GROUP_V6, Received, VrrpSocket, link_info};
 use super::netlink::VipSet;
 use super::packet::{Advert, Version};
 use super::{VrrpError, VrrpStatus, effective_priority};
@@ -38,7 +39,7 @@ struct Instance {
     sock: VrrpSocket,
     announcer: Announcer,
     dests: Vec<IpAddr>,
-    peers: Vec<IpAddr>,
+    filter: RecvFilter,
     status: Arc<ArcSwap<VrrpStatus>>,
     st: VrrpStatus,
     timer: Option<Instant>,
@@ -196,6 +197,7 @@ impl Instance {
         } else {
             vec![IpAddr::V4(GROUP_V4)]
         };
+        let interval = cfg.advert_interval.0;
         let eff = effective_priority(base_priority, penalty);
         let params = Params {
             version,
@@ -233,7 +235,13 @@ impl Instance {
             sock,
             announcer,
             dests,
-            peers,
+            filter: RecvFilter {
+                vrid,
+                version,
+                own: src,
+                peers,
+                interval,
+            },
             status,
             st,
             timer: None,
@@ -244,41 +252,16 @@ impl Instance {
         Ok((inst, Fsm::new(params)))
     }
 
-    /// RFC 9568 §7.1 receive checks that need more than the packet bytes; `None` drops it.
-    fn validate(&mut self, r: super::io::Received) -> Option<Event> {
-        if r.ttl != VRRP_TTL {
-            debug!("vrrp: dropped packet from {} with TTL {}", r.src, r.ttl);
-            return None;
-        }
-        if r.src == self.sock.src() || (!self.peers.is_empty() && !self.peers.contains(&r.src)) {
-            return None;
-        }
-        let advert = match Advert::decode(&r.payload, r.src, r.dst) {
-            Ok((a, _)) => a,
+    /// Turns a datagram into an event, or drops it (see [`RecvFilter`]).
+    fn validate(&mut self, r: Received) -> Option<Event> {
+        let (advert, interval) = match self.filter.check(&r) {
+            Ok(x) => x,
+            Err(Dropped::Own | Dropped::OtherVrid(_)) => return None,
             Err(e) => {
                 debug!("vrrp: dropped packet from {}: {e}", r.src);
                 return None;
             }
         };
-        if advert.vrid != self.vrid {
-            return None;
-        }
-        if advert.version != self.version {
-            debug!(
-                "vrrp: dropped {:?} advert from {} (we run {:?})",
-                advert.version, r.src, self.version
-            );
-            return None;
-        }
-        let interval = Duration::from_millis(u64::from(advert.interval_cs) * 10);
-        // RFC 3768 §7.1: a v2 router MUST discard adverts whose interval differs from its own.
-        if self.version == Version::V2 && interval != self.cfg.advert_interval.0 {
-            warn!(
-                "vrrp: advert from {} has interval {interval:?}, ours differs",
-                r.src
-            );
-            return None;
-        }
         if advert.priority > 0 {
             let m = Some(r.src.to_string());
             if self.st.master != m && self.st.state == State::Backup.name() {
