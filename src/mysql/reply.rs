@@ -243,3 +243,6 @@ impl ReplyTracker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

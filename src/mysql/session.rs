@@ -296,14 +296,13 @@ impl Session {
     fn remember(&mut self, command: u8, record: Option<HistoryEntry>) {
         match record {
             Some(HistoryEntry::Use(db)) => self.login.database = Some(db),
-            Some(HistoryEntry::Set(stmt)) => {
-                if !self.history.contains(&stmt) {
-                    if self.history.len() >= self.shared.cfg.max_session_history.max(1) {
-                        self.history.remove(0);
-                    }
-                    self.history.push(stmt);
+            Some(HistoryEntry::Set(stmt)) if !self.history.contains(&stmt) => {
+                if self.history.len() >= self.shared.cfg.max_session_history.max(1) {
+                    self.history.remove(0);
                 }
+                self.history.push(stmt);
             }
+            Some(HistoryEntry::Set(_)) => {}
             None if command == cmd::RESET_CONNECTION => self.history.clear(),
             None => {}
         }
