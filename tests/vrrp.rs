@@ -47,11 +47,12 @@ impl Sampler {
         let (s, w) = (stop.clone(), worst.clone());
         let handle = thread::spawn(move || {
             let mut seen = Vec::new();
+            let t0 = Instant::now();
             let probe = netns::Probe::new(&prefix, &vip);
             while !s.load(Ordering::Relaxed) {
                 let h = probe.holders();
                 if h.len() > 1 {
-                    seen.push(format!("{:?}", h));
+                    seen.push(format!("{h:?} at {:?}", t0.elapsed()));
                 }
                 w.fetch_max(h.len(), Ordering::Relaxed);
                 thread::sleep(ms(10));
@@ -264,8 +265,16 @@ fn datagate_pair_failover() {
     let _g = serial();
     let mut lab = Lab::up("dgvd");
     let sampler = Sampler::start(&lab);
+    let notes = lab.dir().join("notify-2");
     let dg1 = lab.datagate("1", &format!("priority = 150\n{FAST}"));
-    lab.datagate("2", &format!("priority = 100\n{FAST}"));
+    lab.datagate(
+        "2",
+        &format!(
+            "priority = 100\n{FAST}\ngarp_count = 2\ngarp_refresh = \"300ms\"\n\
+             notify_master = \"echo master >> {n}\"\nnotify_backup = \"echo backup >> {n}\"",
+            n = notes.display()
+        ),
+    );
     lab.wait_holder("1", ms(3000));
     thread::sleep(ms(300));
 
@@ -276,11 +285,16 @@ fn datagate_pair_failover() {
     let took = t0.elapsed();
     assert!(took <= SKEW_100, "SIGTERM handover took {took:?}");
     lab.stop(dg1);
+    // garp_count = 2 at once, then one every 300 ms (garp_refresh).
+    thread::sleep(ms(1000));
     let cap = arp.finish();
+    let garps = garps_of_vip(&cap);
     assert!(
-        garps_of_vip(&cap) >= 1,
-        "no gratuitous ARP for {VIP} seen:\n{cap}"
+        garps >= 4,
+        "{garps} gratuitous ARPs for {VIP}, expected >= 4:\n{cap}"
     );
+    let notes = std::fs::read_to_string(&notes).unwrap_or_default();
+    assert_eq!(notes, "backup\nmaster\n", "notify hooks");
 
     // Preemption: the higher priority comes back and takes the VIP.
     let dg1 = lab.datagate("1", &format!("priority = 150\n{FAST}"));
@@ -475,4 +489,30 @@ fn failover_gaps() {
         }
     }
     assert!(!rows.is_empty());
+}
+
+#[test]
+fn missing_capabilities_are_named() {
+    let _g = serial();
+    let lab = Lab::up("dgvi");
+    let conf = lab.dir().join("cap.toml");
+    std::fs::write(
+        &conf,
+        format!("[vrrp]\ninterface = \"eth0\"\nvrid = 51\npriority = 100\nvips = [\"{VIP}/24\"]\n"),
+    )
+    .expect("config");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("1"), "setpriv", "--inh-caps=-all"])
+        .args(["--bounding-set=-net_raw,-net_admin"])
+        .arg(env!("CARGO_BIN_EXE_datagate"))
+        .args(["run", "-c"])
+        .arg(&conf)
+        .output()
+        .expect("setpriv (util-linux) is required by this test");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "datagate ran without CAP_NET_RAW");
+    assert!(
+        err.contains("CAP_NET_RAW") && err.contains("CAP_NET_ADMIN"),
+        "the error must name the capabilities: {err}"
+    );
 }
