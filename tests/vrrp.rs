@@ -516,3 +516,23 @@ fn missing_capabilities_are_named() {
         "the error must name the capabilities: {err}"
     );
 }
+
+#[test]
+fn ipv6_unicast_datagate_pair() {
+    let _g = serial();
+    let mut lab = Lab::up_v6("dgvj");
+    let sampler = Sampler::start(&lab);
+    let peer = |me: u8, other: u8| {
+        format!("{FAST}\nunicast_src = \"fd00:77::{me}\"\nunicast_peers = [\"fd00:77::{other}\"]")
+    };
+    let dg1 = lab.datagate("1", &format!("priority = 150\n{}", peer(11, 12)));
+    lab.datagate("2", &format!("priority = 100\n{}", peer(12, 11)));
+    lab.wait_holder("1", ms(3000));
+    thread::sleep(ms(500));
+    assert_eq!(lab.holders(), ["1"], "unicast IPv6 adverts not accepted");
+    let t0 = Instant::now();
+    lab.term(dg1);
+    lab.wait_holder("2", ms(2000));
+    assert!(t0.elapsed() <= SKEW_100, "took {:?}", t0.elapsed());
+    sampler.assert_single_holder(&lab);
+}

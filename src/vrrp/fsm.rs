@@ -310,7 +310,7 @@ impl Fsm {
             // VIPs until a little before that (or until a successor advertises), then drop them.
             out.push(Action::SendAdvert { priority: 0 });
             let own_skew = self.skew_for(self.p.priority, self.p.adv_interval);
-            let wait = own_skew.saturating_sub(self.p.adv_interval / 20);
+            let wait = own_skew.saturating_sub(self.p.adv_interval / 50);
             if wait.is_zero() {
                 out.push(Action::RemoveVips);
                 self.arm(None, out);

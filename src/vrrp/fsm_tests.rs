@@ -241,7 +241,7 @@ fn master_shutdown_sends_zero_and_hands_over() {
             Action::SendAdvert { priority: 0 },
             Action::SetTimer {
                 timer: Timer::Handover,
-                at: t + ms(55)
+                at: t + ms(58)
             }
         ]
     );
@@ -264,7 +264,7 @@ fn master_shutdown_without_successor_releases_at_deadline() {
     let (mut f, t) = master(params(100));
     f.handle(t, Event::Shutdown);
     assert_eq!(
-        f.handle(t + ms(55), Event::TimerFired(Timer::Handover)),
+        f.handle(t + ms(58), Event::TimerFired(Timer::Handover)),
         vec![Action::RemoveVips, Action::Notify(State::Initialize)]
     );
     assert!(f.stopped());

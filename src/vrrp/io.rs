@@ -132,6 +132,9 @@ impl VrrpSocket {
                 s.set_tclass_v6(0xc0)?;
                 socket::setsockopt(&s, sockopt::Ipv6RecvHopLimit, &true)
                     .map_err(io::Error::from)?;
+                // The destination is part of the checksum's pseudo-header (unicast peers).
+                socket::setsockopt(&s, sockopt::Ipv6RecvPacketInfo, &true)
+                    .map_err(io::Error::from)?;
                 if !unicast {
                     s.join_multicast_v6(&GROUP_V6, ifindex)?;
                 }
@@ -222,7 +225,7 @@ fn recv_one(sock: &UdpSocket, v6: bool) -> io::Result<Option<Received>> {
         let n = sock.try_recv(&mut buf)?;
         return Ok(parse_ipv4(&buf[..n]));
     }
-    let mut cmsg = nix::cmsg_space!(libc::c_int);
+    let mut cmsg = nix::cmsg_space!(libc::c_int, libc::in6_pktinfo);
     let mut iov = [IoSliceMut::new(&mut buf)];
     let msg = socket::recvmsg::<SockaddrStorage>(
         sock.as_raw_fd(),
@@ -230,10 +233,12 @@ fn recv_one(sock: &UdpSocket, v6: bool) -> io::Result<Option<Received>> {
         Some(&mut cmsg),
         MsgFlags::empty(),
     )?;
-    let mut ttl = 0u8;
+    let (mut ttl, mut dst) = (0u8, GROUP_V6);
     for c in msg.cmsgs()? {
-        if let ControlMessageOwned::Ipv6HopLimit(h) = c {
-            ttl = u8::try_from(h).unwrap_or(0);
+        match c {
+            ControlMessageOwned::Ipv6HopLimit(h) => ttl = u8::try_from(h).unwrap_or(0),
+            ControlMessageOwned::Ipv6PacketInfo(i) => dst = Ipv6Addr::from(i.ipi6_addr.s6_addr),
+            _ => {}
         }
     }
     let Some(src) = msg
@@ -247,8 +252,7 @@ fn recv_one(sock: &UdpSocket, v6: bool) -> io::Result<Option<Received>> {
     let n = msg.bytes;
     Ok(Some(Received {
         src: IpAddr::V6(src),
-        // The kernel does not tell the destination without IPV6_PKTINFO; only the group matters.
-        dst: IpAddr::V6(GROUP_V6),
+        dst: IpAddr::V6(dst),
         ttl,
         payload: buf[..n].to_vec(),
     }))
