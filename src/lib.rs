@@ -6,6 +6,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod health;
+pub mod import;
 pub mod mysql;
 pub mod net;
 pub mod redis;
