@@ -536,3 +536,32 @@ fn ipv6_unicast_datagate_pair() {
     assert!(t0.elapsed() <= SKEW_100, "took {:?}", t0.elapsed());
     sampler.assert_single_holder(&lab);
 }
+
+#[test]
+fn failing_tracked_group_lowers_priority() {
+    let _g = serial();
+    let mut lab = Lab::up("dgvk");
+    let sampler = Sampler::start(&lab);
+    lab.datagate("2", &format!("priority = 100\n{FAST}"));
+    lab.wait_holder("2", ms(3000));
+    // priority 150 - 100 while its tracked [[tcp]] group has no server up: stays below 100.
+    let tracked = format!(
+        "priority = 150\n{FAST}\ntrack = [{{ tcp = \"dead\", weight = -100 }}]\n\
+         [[tcp]]\nname = \"dead\"\nlisten = \"127.0.0.1:15999\"\nservers = [\"127.0.0.1:1\"]\n\
+         check_interval = \"100ms\"\nfall = 1"
+    );
+    let dg1 = lab.datagate("1", &tracked);
+    thread::sleep(ms(2000));
+    assert_eq!(
+        lab.holders(),
+        ["2"],
+        "tracked failure must lower the priority\n{}",
+        lab.logs()
+    );
+    assert!(
+        lab.log_of(dg1).contains("priority 150 -> 50"),
+        "{}",
+        lab.logs()
+    );
+    sampler.assert_single_holder(&lab);
+}

@@ -113,7 +113,11 @@ pub(super) async fn run(
                     continue;
                 }
                 let p = effective_priority(inst.base_priority, *penalty.borrow_and_update());
-                inst.st.effective_priority = p;
+                if p != inst.st.effective_priority {
+                    info!("vrrp: effective priority {} -> {p}", inst.st.effective_priority);
+                    inst.st.effective_priority = p;
+                    inst.publish();
+                }
                 metrics().vrrp_priority.set(i64::from(p));
                 inst.apply(&mut fsm, Event::PriorityChange(p)).await;
             }
