@@ -7,6 +7,7 @@
 
 mod proxy;
 mod server;
+mod tcp;
 #[cfg(test)]
 mod tests;
 
@@ -134,7 +135,7 @@ fn translate(proxies: &[Proxy], out: &mut Toml, w: &mut Warnings) {
     let mut admin_done = false;
     for p in proxies.iter().filter(|p| p.kind != "backend") {
         if p.stats {
-            proxy::stats(p, &mut admin_done, out, w);
+            tcp::stats(p, &mut admin_done, out, w);
             continue;
         }
         let be = if p.kind == "listen" {
@@ -159,7 +160,7 @@ fn translate(proxies: &[Proxy], out: &mut Toml, w: &mut Warnings) {
             }
         };
         if let Some(be) = be {
-            proxy::tcp(p, be, out, w);
+            tcp::tcp(p, be, out, w);
         }
     }
     for b in backends.values() {
