@@ -18,6 +18,7 @@ set -euo pipefail
 ROUNDS=${1:-3} KIND=${2:-both}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=$(mktemp /tmp/datagate-redis-failover.XXXXXX)
+trap 'rm -f "$OUT"' EXIT
 case "$KIND" in
   sigkill) TESTS=(failover_write_gap_sigkill) ;;
   graceful) TESTS=(failover_write_gap_graceful) ;;
@@ -58,4 +59,3 @@ awk '
       delete v
     }
   }' "$OUT" | sort
-rm -f "$OUT"
