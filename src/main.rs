@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use datagate::admin::ctl;
 use datagate::config::{self, LogFormat};
 
@@ -41,8 +41,24 @@ enum Cmd {
         #[command(subcommand)]
         what: CtlCmd,
     },
+    /// Translate an existing haproxy.cfg / maxscale.cnf to TOML on stdout (warnings on stderr).
+    Import {
+        /// The kind of file to translate.
+        kind: ImportKind,
+        /// The file to translate.
+        file: PathBuf,
+    },
     /// Print the version.
     Version,
+}
+
+/// What `datagate import` reads.
+#[derive(Clone, Copy, ValueEnum)]
+enum ImportKind {
+    /// An HAProxy configuration (haproxy.cfg).
+    Haproxy,
+    /// A MaxScale configuration (maxscale.cnf).
+    Maxscale,
 }
 
 #[derive(Subcommand)]
@@ -80,6 +96,39 @@ fn main() -> ExitCode {
         },
         Cmd::Run => run(cli.config),
         Cmd::Ctl { admin, token, what } => ctl_main(&cli.config, admin, token, what),
+        Cmd::Import { kind, file } => import_main(kind, &file),
+    }
+}
+
+/// Prints the translation on stdout and each warning as `FILE:LINE: warning: ...` on stderr.
+fn import_main(kind: ImportKind, file: &std::path::Path) -> ExitCode {
+    let src = match std::fs::read_to_string(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}: error: cannot read: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match kind {
+        ImportKind::Haproxy => datagate::import::haproxy(&src),
+        ImportKind::Maxscale => datagate::import::maxscale(&src),
+    };
+    match result {
+        Ok(out) => {
+            print!("{}", out.toml);
+            for w in &out.warnings {
+                eprintln!("{}:{w}", file.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) if e.line() > 0 => {
+            eprintln!("{}:{}: error: {e}", file.display(), e.line());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{}: error: {e}", file.display());
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -98,7 +147,9 @@ fn run(path: PathBuf) -> ExitCode {
     };
     // One worker: a current-thread runtime, no work-stealing or cross-thread wakeups.
     let built = if workers == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)

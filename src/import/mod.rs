@@ -41,8 +41,8 @@ impl fmt::Display for Warning {
 /// Why a file could not be translated at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImportError {
-    /// The file is not in the expected syntax (wrong kind of file, broken quoting, ...).
-    #[error("{line}: {message}")]
+    /// The file is not in the expected syntax (wrong kind of file, broken quoting, ...) at `line`.
+    #[error("{message}")]
     Syntax { line: usize, message: String },
     /// The file parsed but holds no section at all.
     #[error("no {0} section found; is this the right kind of file?")]
