@@ -210,7 +210,14 @@ fn tcp_check(option_line: usize, rules: &[Line], w: &mut Warnings) -> String {
         .find(|l| l.word(1) == "expect" && l.words.iter().any(|x| x.contains("role:master")));
     if let Some(r) = role {
         let last = rules.last().map_or(r.no, |l| l.no);
-        w.add(option_line, format!("tcp-check sequence (lines {option_line}-{last}) mapped to check = \"redis_master\": datagate sends ROLE (with the server's AUTH if needed) and requires master; a [[redis]] listener following Sentinel is the better replacement"));
+        w.add(option_line, format!("tcp-check sequence (lines {option_line}-{last}) mapped to check = \"redis_master\": datagate sends ROLE and requires master; a [[redis]] listener following Sentinel is the better replacement"));
+        if let Some(a) = rules.iter().find(|l| {
+            l.words
+                .iter()
+                .any(|x| x.to_ascii_uppercase().contains("AUTH"))
+        }) {
+            w.add(a.no, "the redis_master check does not authenticate: a server that requires AUTH fails it");
+        }
         return "redis_master".into();
     }
     if let Some(l) = rules

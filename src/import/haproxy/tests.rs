@@ -281,3 +281,25 @@ fn unparseable_input_is_an_error() {
     ));
     assert_eq!(haproxy("# nothing\n\n"), Err(ImportError::Empty("HAProxy")));
 }
+
+#[test]
+fn redis_check_with_auth_and_listen_without_bind() {
+    let src = "\
+listen r
+    bind :6379
+    option tcp-check
+    tcp-check send AUTH\\ pw\\r\\n
+    tcp-check expect string +OK
+    tcp-check send ROLE\\r\\n
+    tcp-check expect string role:master
+    server a 10.0.0.1:6379 check
+listen nobind
+    server a 10.0.0.1:1
+";
+    let out = haproxy(src).unwrap();
+    let cfg = load(&out);
+    assert_eq!(*cfg.tcp[0].check.get_ref(), Check::RedisMaster);
+    assert_warned(&out, 3, "redis_master");
+    assert_warned(&out, 4, "does not authenticate");
+    assert_warned(&out, 9, "no usable bind");
+}

@@ -1,0 +1,173 @@
+//! `datagate import`: real files in, TOML out that `datagate check` accepts, warnings located.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const HAPROXY: &str = "\
+global
+    nbthread 1
+    log stderr format raw local0 notice
+
+defaults
+    mode tcp
+    maxconn 4000
+    timeout connect 3s
+    timeout client 1h
+    default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
+
+listen mysql
+    bind 127.0.0.1:14306
+    balance first
+    server n1 127.0.0.1:14501 check
+    server n2 127.0.0.1:14502 check backup
+    server n3 127.0.0.1:14503 check backup
+
+listen redis
+    bind 127.0.0.1:16400
+    balance first
+    option tcp-check
+    tcp-check connect
+    tcp-check send PING\\r\\n
+    tcp-check expect string +PONG
+    tcp-check send info\\ replication\\r\\n
+    tcp-check expect string role:master
+    tcp-check send QUIT\\r\\n
+    tcp-check expect string +OK
+    server r1 127.0.0.1:16501 check
+    server r2 127.0.0.1:16502 check
+
+frontend stats
+    bind 127.0.0.1:18404
+    mode http
+    http-request use-service prometheus-exporter if { path /metrics }
+    stats enable
+";
+
+const MAXSCALE: &str = "\
+[maxscale]
+threads=2
+
+[db1]
+type=server
+address=10.0.0.1
+port=3306
+
+[db2]
+type=server
+address=10.0.0.2
+port=3306
+
+[Galera-Monitor]
+type=monitor
+module=galeramon
+servers=db1,db2
+user=maxmon
+password=secret
+monitor_interval=2s
+
+[RW]
+type=service
+router=readwritesplit
+servers=db1,db2
+user=maxmon
+password=secret
+transaction_replay=true
+
+[RW-Listener]
+type=listener
+service=RW
+address=0.0.0.0
+port=4006
+";
+
+fn datagate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_datagate"))
+        .args(args)
+        .output()
+        .expect("run datagate")
+}
+
+/// Imports `src` as `kind`, checks the output with `datagate check`, returns (toml, stderr).
+fn import_and_check(dir: &Path, kind: &str, src: &str) -> (String, String) {
+    let input = dir.join(format!("{kind}.conf"));
+    std::fs::write(&input, src).unwrap();
+    let out = datagate(&["import", kind, input.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "import {kind}: {stderr}");
+    let toml = String::from_utf8(out.stdout).unwrap();
+    let cfg = dir.join(format!("{kind}.toml"));
+    std::fs::write(&cfg, &toml).unwrap();
+    let check = datagate(&["check", "-c", cfg.to_str().unwrap()]);
+    assert!(
+        check.status.success(),
+        "check: {}\n---\n{toml}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    (toml, stderr.replace(input.to_str().unwrap(), "FILE"))
+}
+
+#[test]
+fn haproxy_config_translates_and_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (toml, stderr) = import_and_check(dir.path(), "haproxy", HAPROXY);
+    assert!(toml.contains("[[tcp]]\nname = \"mysql\"\nlisten = \"127.0.0.1:14306\""));
+    assert!(toml.contains("{ addr = \"127.0.0.1:14502\", name = \"n2\", backup = true }"));
+    assert!(toml.contains("check = \"redis_master\""));
+    assert!(toml.contains("[admin]\nlisten = \"127.0.0.1:18404\""));
+    assert!(toml.contains("max_connections = 4000"));
+    assert!(stderr.contains("FILE:3: warning: global `log"), "{stderr}");
+    assert!(
+        stderr.contains("FILE:9: warning: `timeout client 1h`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("FILE:22: warning: tcp-check sequence"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("FILE:33: warning: stats/prometheus-exporter"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn maxscale_config_translates_and_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (toml, stderr) = import_and_check(dir.path(), "maxscale", MAXSCALE);
+    assert!(toml.contains("[[galera]]\nname = \"Galera-Monitor\""));
+    assert!(toml.contains("{ addr = \"10.0.0.1:3306\", name = \"db1\" }"));
+    assert!(toml.contains("interval = \"2s\""));
+    assert!(toml.contains("failback = true"));
+    assert!(toml.contains(
+        "[[mysql]]\nname = \"RW\"\nlisten = \"0.0.0.0:4006\"\ncluster = \"Galera-Monitor\""
+    ));
+    assert!(toml.contains("transaction_replay = true"));
+    assert_eq!(
+        stderr.trim(),
+        "FILE:19: warning: monitor Galera-Monitor: the password is copied inline; prefer password_file"
+    );
+}
+
+#[test]
+fn bad_input_exits_1_with_a_located_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cnf = dir.path().join("maxscale.cnf");
+    std::fs::write(&cnf, MAXSCALE).unwrap();
+    let cnf = cnf.to_str().unwrap();
+    let out = datagate(&["import", "haproxy", cnf]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "{cnf}:1: error: `[maxscale]` is outside any section"
+        )),
+        "{err}"
+    );
+
+    let missing = dir.path().join("missing.cfg");
+    let out = datagate(&["import", "maxscale", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.cfg: error: cannot read"), "{err}");
+}
