@@ -3,6 +3,9 @@
 
 use std::collections::HashSet;
 use std::fmt::Write;
+use std::net::SocketAddr;
+
+use super::Warnings;
 
 /// One backend server of a `[[tcp]]` or `[[galera]]` section.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,6 +21,7 @@ pub(crate) struct ServerOut {
 pub(crate) struct Toml {
     text: String,
     names: HashSet<String>,
+    listens: HashSet<SocketAddr>,
 }
 
 impl Toml {
@@ -29,8 +33,30 @@ impl Toml {
         let _ = writeln!(self.text, "# {origin}\n{header}");
     }
 
+    /// Reserves a listen address; false (and a warning) when an earlier section has it.
+    pub(crate) fn claim_listen(&mut self, addr: &str, line: usize, w: &mut Warnings) -> bool {
+        let Ok(a) = addr.parse::<SocketAddr>() else {
+            return true;
+        };
+        if self.listens.insert(a) {
+            return true;
+        }
+        w.add(
+            line,
+            format!("{addr} is already the listen address of an earlier section; skipped"),
+        );
+        false
+    }
+
+    /// Reserves the admin API's default address when no `[admin]` section was written.
+    pub(crate) fn reserve_default_admin(&mut self) {
+        self.listens
+            .insert(SocketAddr::from(([127, 0, 0, 1], 9090)));
+    }
+
     /// Reserves a unique section name: `name`, else `name-2`, `name-3`, ...
     pub(crate) fn unique_name(&mut self, name: &str) -> String {
+        let name = if name.is_empty() { "unnamed" } else { name };
         let mut candidate = name.to_string();
         let mut n = 2;
         while !self.names.insert(candidate.clone()) {

@@ -133,11 +133,16 @@ fn translate(proxies: &[Proxy], out: &mut Toml, w: &mut Warnings) {
         .collect();
     let mut used = HashSet::new();
     let mut admin_done = false;
-    for p in proxies.iter().filter(|p| p.kind != "backend") {
-        if p.stats {
-            tcp::stats(p, &mut admin_done, out, w);
-            continue;
-        }
+    for p in proxies.iter().filter(|p| p.stats) {
+        tcp::stats(p, &mut admin_done, out, w);
+    }
+    if !admin_done {
+        out.reserve_default_admin();
+    }
+    for p in proxies
+        .iter()
+        .filter(|p| p.kind != "backend" && !p.stats && !p.http)
+    {
         let be = if p.kind == "listen" {
             Some(p)
         } else {

@@ -20,6 +20,9 @@ pub(super) fn stats(p: &Proxy, done: &mut bool, out: &mut Toml, w: &mut Warnings
         );
         return;
     };
+    if !out.claim_listen(&bind.addr, bind.line, w) {
+        return;
+    }
     *done = true;
     out.section(
         "[admin]",
@@ -80,6 +83,9 @@ pub(super) fn tcp(fe: &Proxy, be: &Proxy, out: &mut Toml, w: &mut Warnings) {
             be.line,
             format!("{} {} has no usable server; skipped", be.kind, be.name),
         );
+        return;
+    }
+    if !out.claim_listen(&bind.addr, bind.line, w) {
         return;
     }
     let name = out.unique_name(&fe.name);

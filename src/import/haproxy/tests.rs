@@ -303,3 +303,24 @@ listen nobind
     assert_warned(&out, 4, "does not authenticate");
     assert_warned(&out, 9, "no usable bind");
 }
+
+#[test]
+fn listen_addresses_stay_unique() {
+    let src = "\
+listen a
+    bind 127.0.0.1:9090
+    server s 10.0.0.1:1
+listen b
+    bind 0.0.0.0:7000
+    server s 10.0.0.1:2
+listen c
+    bind *:7000
+    server s 10.0.0.1:3
+";
+    let out = haproxy(src).unwrap();
+    let cfg = load(&out);
+    assert_eq!(cfg.tcp.len(), 1);
+    assert_eq!(cfg.tcp[0].name.get_ref(), "b");
+    assert_warned(&out, 2, "already the listen address");
+    assert_warned(&out, 8, "already the listen address");
+}

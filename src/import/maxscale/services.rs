@@ -16,6 +16,7 @@ struct Listen {
 }
 
 pub(super) fn translate(m: &Model, out: &mut Toml, w: &mut Warnings) {
+    out.reserve_default_admin();
     let mut used = HashSet::new();
     for svc in &m.services {
         let listens: Vec<Listen> = m
@@ -214,6 +215,9 @@ fn readwritesplit(m: &Model, mut svc: Obj, listens: &[Listen], out: &mut Toml, w
     filters(&mut svc, w);
     svc.leftovers("service", w);
     for l in listens {
+        if !out.claim_listen(&l.addr, l.line, w) {
+            continue;
+        }
         let name = out.unique_name(if listens.len() == 1 {
             &svc.name
         } else {
@@ -297,6 +301,9 @@ fn readconnroute(m: &Model, mut svc: Obj, listens: &[Listen], out: &mut Toml, w:
                     l.name
                 ),
             );
+        }
+        if !out.claim_listen(&l.addr, l.line, w) {
+            continue;
         }
         let name = out.unique_name(if listens.len() == 1 {
             &svc.name
