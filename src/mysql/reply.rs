@@ -124,6 +124,10 @@ impl ReplyTracker {
     pub fn feed(&mut self, head: &[u8], len: usize) -> Result<Step, ReplyError> {
         let first = head.first().copied();
         let small = len < MAX_CHUNK;
+        if first == Some(0xFF) && head.get(1..3) == Some(&[0xFF, 0xFF]) && small {
+            // A MariaDB progress report (MARIADB_CLIENT_PROGRESS), not an error.
+            return Ok(Step::More);
+        }
         if first == Some(0xFF) && small && self.state != State::Single {
             self.error = true;
             self.state = State::Done;

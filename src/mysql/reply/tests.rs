@@ -106,9 +106,12 @@ fn multi_results_continue() {
 }
 
 #[test]
-fn local_infile_then_ok() {
+fn local_infile_then_progress_then_ok() {
     let mut t = ReplyTracker::new(cmd::QUERY, EOF_CAPS);
     assert_eq!(t.feed(b"\xFBfile.csv", 9), Ok(Step::LocalInfile));
+    let progress = b"\xFF\xFF\xFF\x01\x02\x02\0\0\0\x0FEnd bulk insert";
+    assert_eq!(t.feed(progress, progress.len()), Ok(Step::More));
+    assert!(!t.error);
     assert_eq!(
         run(&mut t, &[ok(StatusFlags::empty(), 0, EOF_CAPS)]),
         [Step::Done]

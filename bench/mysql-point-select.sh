@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# sysbench oltp_point_select against the Galera master directly, through HAProxy (tcp mode,
+# nbthread 1) and through a datagate [[mysql]] listener (L7: login, per-command relay), in one
+# run. Prints queries/s, p95 and each proxy's CPU time per query (utime+stime, /proc/PID/stat).
+#
+#   bench/mysql-point-select.sh [SECONDS=10] [THREADS=8]
+# env: GALERA (master host:port, default 127.0.0.1:13306; the test lab is 127.0.0.1:13806),
+#      DATAGATE (binary, default target/release/datagate), WORKERS (datagate threads, default 1).
+# Needs the sbtest tables (lab/sysbench.sh prepare) and the app/app + monitor/monitor accounts.
+set -euo pipefail
+
+SECS=${1:-10} THREADS=${2:-8}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DG=${DATAGATE:-$ROOT/target/release/datagate}
+WORKERS=${WORKERS:-1}
+GALERA=${GALERA:-127.0.0.1:13306}
+BASE=${BENCH_PORT_BASE:-27500}
+HAP_PORT=$BASE DG_PORT=$((BASE + 1)) ADMIN_PORT=$((BASE + 2))
+DIR=$(mktemp -d /tmp/datagate-bench.XXXXXX)
+TICK=$(getconf CLK_TCK)
+
+for c in sysbench haproxy mariadb; do
+  command -v "$c" >/dev/null || { echo "missing $c" >&2; exit 1; }
+done
+[ -x "$DG" ] || { echo "missing $DG (cargo build --release)" >&2; exit 1; }
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
+trap cleanup EXIT
+
+cat >"$DIR/haproxy.cfg" <<CFG
+global
+    nbthread 1
+defaults
+    mode tcp
+    maxconn 4000
+    timeout connect 3s
+    timeout client 1h
+    timeout server 1h
+listen mysql
+    bind 127.0.0.1:$HAP_PORT
+    server m1 $GALERA
+CFG
+haproxy -f "$DIR/haproxy.cfg" >"$DIR/haproxy.log" 2>&1 &
+HAP_PID=$!
+pids+=($HAP_PID)
+
+cat >"$DIR/datagate.toml" <<CFG
+[global]
+workers = $WORKERS
+[admin]
+listen = "127.0.0.1:$ADMIN_PORT"
+[log]
+level = "warn"
+[[galera]]
+name = "g"
+servers = ["$GALERA"]
+user = "monitor"
+password = "monitor"
+[[mysql]]
+name = "rw"
+listen = "127.0.0.1:$DG_PORT"
+cluster = "g"
+CFG
+"$DG" run -c "$DIR/datagate.toml" >"$DIR/datagate.log" 2>&1 &
+DG_PID=$!
+pids+=($DG_PID)
+
+for p in "${GALERA##*:}" $HAP_PORT $DG_PORT; do
+  for _ in $(seq 100); do
+    mariadb --no-defaults -h127.0.0.1 -P"$p" -uapp -papp -N -e 'SELECT 1' >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  mariadb --no-defaults -h127.0.0.1 -P"$p" -uapp -papp -N -e 'SELECT 1' >/dev/null || {
+    echo "port $p does not answer" >&2; cat "$DIR"/*.log >&2; exit 1; }
+done
+
+cpu_ticks() { if [ -n "$1" ]; then awk '{print $14 + $15}' "/proc/$1/stat"; else echo 0; fi; }
+
+# run NAME PORT [PID] : one line "NAME qps p95_ms cpu_us_per_query errors"
+run() {
+  local name=$1 port=$2 pid=${3:-} c0 c1 out
+  c0=$(cpu_ticks "$pid")
+  out=$(sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
+    --mysql-user=app --mysql-password=app --mysql-db=sbtest --tables=4 --table-size=10000 \
+    --threads="$THREADS" --time="$SECS" --report-interval=0 run)
+  c1=$(cpu_ticks "$pid")
+  awk -v name="$name" -v t0="$c0" -v t1="$c1" -v tick="$TICK" -v pid="$pid" '
+    /queries:/ && /per sec/ {gsub(/[()]/, "", $3); q = $2; qps = $3}
+    /95th percentile:/ {p95 = $3}
+    /ignored errors:/ {err = $3}
+    END {cpu = pid == "" ? "-" : sprintf("%.2f", (t1 - t0) / tick * 1e6 / q)
+         printf "%-9s qps=%s p95_ms=%s cpu_us_per_query=%s errors=%s\n", name, qps, p95, cpu, err}' <<<"$out"
+}
+
+echo "oltp_point_select, $THREADS threads, ${SECS}s each, master $GALERA"
+run direct "${GALERA##*:}"
+run haproxy "$HAP_PORT" "$HAP_PID"
+run datagate "$DG_PORT" "$DG_PID"
