@@ -86,6 +86,9 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, RespError> {
             }
             return Ok(None);
         };
+        if eol == 0 {
+            return Err(malformed("empty line where a type byte was expected"));
+        }
         let (kind, line) = (rest[0], &rest[1..eol]);
         pos += eol + 2;
         match kind {
@@ -257,6 +260,9 @@ mod tests {
     #[test]
     fn rejects_malformed_frames() {
         assert!(matches!(frame_len(b"?x\r\n"), Err(RespError::Malformed(_))));
+        // Found by the fuzzer: a bare CRLF has no type byte.
+        assert!(matches!(frame_len(b"\r\n"), Err(RespError::Malformed(_))));
+        assert!(matches!(frame_len(b"*1\r\n\r\n"), Err(RespError::Malformed(_))));
         assert!(matches!(
             frame_len(b"$-2\r\n"),
             Err(RespError::Malformed(_))
