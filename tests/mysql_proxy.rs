@@ -8,7 +8,9 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use datagate::mysql::auth::scramble_reply;
 use datagate::mysql::client::{ClientError, ConnectOptions, Connection, Password};
+use mysql_common::constants::Command as Cmd;
 use support::{
     APP_DB, APP_PASSWORD, APP_USER, Datagate, GaleraLab, free_port, galera, mysql, mysql_db,
     run_cmd,
@@ -306,6 +308,13 @@ fn master_kill_session_follows() {
         .await
         .expect("create");
         c.query("SET @dg_marker = 42").await.expect("set");
+        let mut tx = Connection::connect(&connect_opts(port))
+            .await
+            .expect("login");
+        tx.query("BEGIN").await.expect("begin");
+        tx.query("INSERT INTO failover (at) VALUES (0)")
+            .await
+            .expect("insert in transaction");
         let killer = tokio::task::spawn_blocking(move || {
             std::thread::sleep(Duration::from_secs(2));
             galera().kill(victim);
@@ -330,6 +339,15 @@ fn master_kill_session_follows() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         killer.await.expect("kill");
+        match tx.query("INSERT INTO failover (at) VALUES (1)").await {
+            Err(ClientError::Server(e)) => {
+                assert_eq!((e.code, e.sqlstate.as_str()), (1927, "08S01"), "{e:?}")
+            }
+            other => panic!("a transaction across a master change fails: {other:?}"),
+        }
+        tx.query("SELECT 1")
+            .await
+            .expect("then the session continues");
         let rows = c
             .query("SELECT @@port, @dg_marker")
             .await
@@ -353,4 +371,51 @@ fn master_kill_session_follows() {
     assert!(errors <= 3, "{errors} errors\n{}", dg.log_tail(30));
     let replays = dg.metric("datagate_mysql_session_replays_total{listener=\"rw\"}");
     assert!(replays.unwrap_or(0.0) >= 1.0, "{replays:?}");
+}
+
+/// COM_CHANGE_USER is checked against the accounts and logs in to the master again.
+#[test]
+fn change_user() {
+    let g = galera();
+    g.wait_all_serving(Duration::from_secs(60));
+    let (_dg, port) = proxy(g, "");
+    rt().block_on(async {
+        let mut c = Connection::connect(&connect_opts(port))
+            .await
+            .expect("login");
+        c.query("SET @gone = 1").await.expect("set");
+        let change = |password: &str, scramble: &[u8]| {
+            let mut arg = b"app\0".to_vec();
+            let reply = scramble_reply(&scramble[..20], password.as_bytes());
+            arg.push(reply.len() as u8);
+            arg.extend_from_slice(&reply);
+            arg.extend_from_slice(b"sbtest\0");
+            arg.extend_from_slice(&[45, 0]);
+            arg.extend_from_slice(b"mysql_native_password\0");
+            arg
+        };
+        let scramble = c.handshake().scramble.clone();
+        c.send_command(Cmd::COM_CHANGE_USER, &change("wrong", &scramble))
+            .await
+            .expect("send");
+        let p = c.read_packet().await.expect("reply");
+        assert_eq!(p.payload.first(), Some(&0xFF), "wrong password refused");
+        c.send_command(Cmd::COM_CHANGE_USER, &change(APP_PASSWORD, &scramble))
+            .await
+            .expect("send");
+        let p = c.read_packet().await.expect("reply");
+        assert_eq!(p.payload.first(), Some(&0x00), "{:?}", p.payload);
+        let rows = c
+            .query("SELECT DATABASE(), CURRENT_USER(), @gone IS NULL")
+            .await
+            .expect("query");
+        assert_eq!(
+            rows[0],
+            vec![
+                Some("sbtest".into()),
+                Some("app@127.0.0.1".into()),
+                Some("1".into())
+            ]
+        );
+    });
 }

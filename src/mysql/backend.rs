@@ -199,6 +199,11 @@ impl Backend {
 
     /// Reads more bytes from the server into `buf`.
     pub async fn fill(&mut self) -> Result<(), BackendError> {
+        // Relayed bytes are split off the front; keep room for a full read (reuses the
+        // allocation once the split parts are written and dropped).
+        if self.buf.capacity() - self.buf.len() < 8 * 1024 {
+            self.buf.reserve(64 * 1024);
+        }
         if self.stream.read_buf(&mut self.buf).await? == 0 {
             return Err(BackendError::Closed);
         }

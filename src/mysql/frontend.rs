@@ -77,6 +77,9 @@ impl ClientConn {
             if let Some(n) = self.codec.check(&self.buf)? {
                 return Ok(self.buf.split_to(n));
             }
+            if self.buf.capacity() - self.buf.len() < 4 * 1024 {
+                self.buf.reserve(16 * 1024);
+            }
             if self.stream.read_buf(&mut self.buf).await? == 0 {
                 return Err(FrontendError::Closed);
             }

@@ -107,8 +107,8 @@ impl Shared {
         }
     }
 
-    /// The current master's address.
-    pub fn master(&self) -> Option<String> {
-        self.cluster.borrow().master.clone()
+    /// True if `addr` is the current master.
+    pub fn is_master(&self, addr: &str) -> bool {
+        self.cluster.borrow().master.as_deref() == Some(addr)
     }
 }

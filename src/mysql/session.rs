@@ -144,9 +144,8 @@ impl Session {
     /// Makes sure the session has a connection to the current master; on failure the client has
     /// had its ERR and `false` is returned.
     async fn ensure_backend(&mut self, reply_seq: u8) -> Result<bool, ()> {
-        let master = self.shared.master();
         if let Some(b) = &self.backend {
-            if master.as_deref() == Some(b.addr.as_str()) {
+            if self.shared.is_master(&b.addr) {
                 return Ok(true);
             }
             let old = self.backend.take();
