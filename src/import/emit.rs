@@ -22,6 +22,7 @@ pub(crate) struct Toml {
     text: String,
     names: HashSet<String>,
     listens: HashSet<SocketAddr>,
+    workers: Option<(usize, String)>,
 }
 
 impl Toml {
@@ -94,7 +95,18 @@ impl Toml {
 
     /// The finished file.
     pub(crate) fn finish(self, header: &str) -> String {
-        format!("{header}\n{}", self.text)
+        match self.workers {
+            Some((n, origin)) => format!(
+                "{header}\n# {origin}\n[global]\nworkers = {n}\n\n{}",
+                self.text
+            ),
+            None => format!("{header}\n{}", self.text),
+        }
+    }
+
+    /// Sets `[global] workers` (the last setting wins, as in the source files).
+    pub(crate) fn workers(&mut self, n: usize, origin: &str) {
+        self.workers = Some((n, origin.to_string()));
     }
 }
 

@@ -105,8 +105,7 @@ fn global(s: &Section, out: &mut Toml, w: &mut Warnings) {
         let hint = match l.word(0) {
             "nbthread" => match l.word(1).parse::<usize>() {
                 Ok(n) => {
-                    out.section("[global]", &format!("global (line {})", s.line));
-                    out.raw("workers", n);
+                    out.workers(n, &format!("global `nbthread` (line {})", l.no));
                     continue;
                 }
                 Err(_) => "not a number",

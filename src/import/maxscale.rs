@@ -143,20 +143,22 @@ pub(super) fn duration(e: &Entry, bare_unit_ms: u64, w: &mut Warnings) -> Option
         .unwrap_or(u64::MAX);
     let ms = match &v[split..] {
         _ if n == u64::MAX => None,
-        "" => Some(n * bare_unit_ms),
+        "" => n.checked_mul(bare_unit_ms),
         "ms" => Some(n),
-        "s" => Some(n * 1000),
-        "m" | "min" => Some(n * 60_000),
-        "h" => Some(n * 3_600_000),
+        "s" => n.checked_mul(1000),
+        "m" | "min" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
         _ => None,
-    };
+    }
+    .map(Duration::from_millis)
+    .filter(|d| *d <= super::MAX_DURATION);
     if ms.is_none() {
         w.add(
             e.line,
             format!("`{}={}` is not a duration; ignored", e.key, e.value),
         );
     }
-    ms.map(Duration::from_millis)
+    ms
 }
 
 /// A comma-separated list (`servers=a, b,c`).

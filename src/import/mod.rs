@@ -8,6 +8,8 @@
 mod emit;
 mod haproxy;
 mod maxscale;
+#[cfg(test)]
+mod tests;
 
 pub use haproxy::haproxy;
 pub use maxscale::maxscale;
@@ -86,6 +88,9 @@ fn finish(toml: String, mut warnings: Warnings) -> Result<Imported, ImportError>
         warnings: warnings.0,
     })
 }
+
+/// Longer durations in a source file are treated as typos rather than carried over.
+pub(crate) const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(365 * 86400);
 
 /// Formats a duration the way the config file writes them: `"2s"`, `"1m"`, `"250ms"`.
 pub(crate) fn duration_str(d: std::time::Duration) -> String {

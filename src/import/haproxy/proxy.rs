@@ -121,9 +121,13 @@ impl Proxy {
         match k {
             "mode" if v == "tcp" || v == "http" => {}
             "bind" if !defaults && is_fe => self.binds.extend(server::bind(l, w)),
-            "server" if !defaults && is_be => {
-                self.servers.extend(server::server(l, &self.s.server, w));
-            }
+            "server" if !defaults && is_be => match server::server(l, &self.s.server, w) {
+                Some(s) if self.servers.iter().any(|x| x.name == s.name) => {
+                    warn(w, "a server of that name is already defined")
+                }
+                Some(s) => self.servers.push(s),
+                None => {}
+            },
             "default-server" => server::options(&l.words[1..], &mut self.s.server, l.no, w),
             "balance" => {
                 self.s.balance = Some(match v {
@@ -176,7 +180,9 @@ impl Proxy {
             ),
             "tcp-check" => self.s.tcp_checks.push(l.clone()),
             "http-check" => match (v, l.words.iter().position(|x| x == "uri")) {
-                ("send", Some(i)) => self.s.http_path = Some(l.word(i + 1).to_string()),
+                ("send", Some(i)) if l.word(i + 1).starts_with('/') => {
+                    self.s.http_path = Some(l.word(i + 1).to_string())
+                }
                 ("expect", _) => warn(w, "datagate's http check accepts any 2xx/3xx status"),
                 _ => warn(w, "no datagate equivalent"),
             },
@@ -210,6 +216,13 @@ impl Proxy {
                         l.no,
                         format!("httpchk method {} approximated by GET", l.word(2)),
                     );
+                }
+                if !path.starts_with('/') {
+                    w.add(
+                        l.no,
+                        format!("httpchk URI {path:?} does not start with /; / used"),
+                    );
+                    return self.s.check = Some((l.no, CheckType::Http("/".into())));
                 }
                 CheckType::Http(path.to_string())
             }

@@ -142,9 +142,12 @@ pub(super) fn options(words: &[String], opts: &mut ServerOpts, no: usize, w: &mu
                     continue;
                 };
                 let ok = match k.as_str() {
-                    "inter" => duration(v).map(|d| opts.inter = Some(d)).is_some(),
-                    "rise" => v.parse().map(|n| opts.rise = Some(n)).is_ok(),
-                    "fall" => v.parse().map(|n| opts.fall = Some(n)).is_ok(),
+                    "inter" => duration(v)
+                        .filter(|d| !d.is_zero())
+                        .map(|d| opts.inter = Some(d))
+                        .is_some(),
+                    "rise" => positive(v).map(|n| opts.rise = Some(n)).is_some(),
+                    "fall" => positive(v).map(|n| opts.fall = Some(n)).is_some(),
                     "port" => {
                         opts.check_port = Some(v.clone());
                         true
@@ -187,6 +190,11 @@ pub(super) fn server(l: &Line, defaults: &ServerOpts, w: &mut Warnings) -> Optio
             return None;
         }
     };
+    let probe = normalize_addr(&host, port.as_deref().unwrap_or("1"));
+    if let Err(why) = crate::config::check_host_port(&probe) {
+        w.add(l.no, format!("server {name}: {why}; server skipped"));
+        return None;
+    }
     let mut opts = defaults.clone();
     options(&l.words[3..], &mut opts, l.no, w);
     Some(Server {
@@ -283,17 +291,22 @@ fn split_addr(addr: &str) -> Result<(String, Option<String>), String> {
     }
 }
 
+fn positive(v: &str) -> Option<u32> {
+    v.parse().ok().filter(|n| *n > 0)
+}
+
 /// HAProxy time: a number with an optional unit (`us`, `ms`, `s`, `m`, `h`, `d`; none = ms).
 pub(super) fn duration(s: &str) -> Option<Duration> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let n: u64 = s[..split].parse().ok()?;
-    Some(match &s[split..] {
+    let d = match &s[split..] {
         "" | "ms" => Duration::from_millis(n),
         "us" => Duration::from_micros(n),
         "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        "d" => Duration::from_secs(n * 86400),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        "h" => Duration::from_secs(n.checked_mul(3600)?),
+        "d" => Duration::from_secs(n.checked_mul(86400)?),
         _ => return None,
-    })
+    };
+    (d <= crate::import::MAX_DURATION).then_some(d)
 }

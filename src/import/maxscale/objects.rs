@@ -198,7 +198,11 @@ impl Model {
         if !password.is_empty() {
             out.str("password", &password);
         }
-        if let Some(d) = o.take("monitor_interval").and_then(|e| duration(&e, 1, w)) {
+        if let Some(d) = o
+            .take("monitor_interval")
+            .and_then(|e| duration(&e, 1, w))
+            .filter(|d| !d.is_zero())
+        {
             out.str("interval", &duration_str(d));
         }
         if let Some(d) = o
@@ -260,10 +264,7 @@ impl Model {
 fn global(mut o: Obj, out: &mut Toml, w: &mut Warnings) {
     if let Some(t) = o.take("threads") {
         match t.value.parse::<usize>() {
-            Ok(n) => {
-                out.section("[global]", &format!("[maxscale] (line {})", o.line));
-                out.raw("workers", n);
-            }
+            Ok(n) => out.workers(n, &format!("[maxscale] threads (line {})", t.line)),
             Err(_) if t.value == "auto" => {}
             Err(_) => w.add(
                 t.line,

@@ -1,0 +1,81 @@
+//! Robustness: damaged inputs never panic and never yield a config that does not load.
+
+use super::{ImportError, Imported, haproxy, maxscale};
+
+const HAPROXY: &str = include_str!("haproxy/tests.rs");
+const MAXSCALE: &str = include_str!("maxscale/tests.rs");
+
+/// The lines of the sample configs embedded in the test files (between `"\` and `";`).
+fn sample_lines(src: &str) -> Vec<String> {
+    src.lines()
+        .filter(|l| !l.trim_start().starts_with("//") && !l.contains("assert"))
+        .map(|l| l.replace("\\\\", "\\").trim_end_matches('\\').to_string())
+        .collect()
+}
+
+/// A small deterministic generator (xorshift), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+fn mutate(lines: &[String], rng: &mut Rng) -> String {
+    let mut out = Vec::new();
+    for _ in 0..40 {
+        let mut words: Vec<String> = lines[rng.next(lines.len())]
+            .split(' ')
+            .map(str::to_string)
+            .collect();
+        match rng.next(4) {
+            0 => {
+                let i = rng.next(words.len());
+                words.remove(i);
+            }
+            1 => {
+                let (i, j) = (rng.next(words.len()), rng.next(words.len()));
+                words.swap(i, j);
+            }
+            2 => {
+                let i = rng.next(words.len());
+                words[i] = [
+                    "99999999999999999999d",
+                    "0",
+                    ":",
+                    "[",
+                    "=",
+                    "::",
+                    "*:0",
+                    "#",
+                ][rng.next(8)]
+                .to_string();
+            }
+            _ => {}
+        }
+        out.push(words.join(" "));
+    }
+    out.join("\n")
+}
+
+fn never_invalid(r: Result<Imported, ImportError>, src: &str) {
+    if let Err(ImportError::Invalid(e)) = r {
+        panic!("{e}\n--- input:\n{src}");
+    }
+}
+
+#[test]
+fn damaged_inputs_never_panic_nor_produce_invalid_toml() {
+    let (h, m) = (sample_lines(HAPROXY), sample_lines(MAXSCALE));
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..2000 {
+        let src = format!("listen x\n{}", mutate(&h, &mut rng));
+        never_invalid(haproxy(&src), &src);
+        let src = format!("[x]\n{}", mutate(&m, &mut rng));
+        never_invalid(maxscale(&src), &src);
+    }
+}
