@@ -31,6 +31,7 @@ pub struct Imported {
 pub struct Warning {
     /// 1-based line of the source file.
     pub line: usize,
+    /// What was dropped or approximated, and what to do instead when there is something.
     pub message: String,
 }
 
