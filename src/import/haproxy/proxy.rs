@@ -118,6 +118,17 @@ impl Proxy {
         let is_be = self.kind != "frontend";
         let warn =
             |w: &mut Warnings, why: &str| w.add(l.no, format!("`{}`: {why}; ignored", l.text()));
+        let backend_only = matches!(
+            k,
+            "balance" | "default-server" | "retries" | "tcp-check" | "http-check"
+        ) || (k == "timeout" && matches!(v, "connect" | "check"))
+            || (k == "option" && (v.ends_with("chk") || v.ends_with("-check")));
+        if self.kind == "frontend" && backend_only {
+            return warn(
+                w,
+                "a backend setting in a frontend has no effect (as in HAProxy)",
+            );
+        }
         match k {
             "mode" if v == "tcp" || v == "http" => {}
             "bind" if !defaults && is_fe => self.binds.extend(server::bind(l, w)),

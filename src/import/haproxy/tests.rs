@@ -139,13 +139,15 @@ backend galera
 frontend web
     bind :8080
     use_backend api
+    balance source
 backend api
     option httpchk GET /health
     server a 10.0.0.1:80 check inter 500ms
 ";
     let out = haproxy(src).unwrap();
     let cfg = load(&out);
-    assert!(out.warnings.is_empty(), "{:#?}", out.warnings);
+    assert_warned(&out, 16, "backend setting in a frontend");
+    assert_eq!(out.warnings.len(), 1, "{:#?}", out.warnings);
     let fe = &cfg.tcp[0];
     assert_eq!(fe.name.get_ref(), "fe");
     assert_eq!(fe.listen.get_ref(), "0.0.0.0:3306");
