@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
 use super::auth::{self, NATIVE_PASSWORD, SCRAMBLE_LEN, Sha1Hash};
@@ -45,6 +45,35 @@ pub enum BackendError {
     AuthPlugin(String),
     #[error("protocol: {0}")]
     Protocol(&'static str),
+}
+
+/// Reads once into `buf`. A read that leaves room in the buffer means the socket is drained:
+/// read readiness is cleared then, so the next call waits for epoll instead of making a `read`
+/// that only returns `EAGAIN` (the shortcut of `net::relay::read_drained`).
+pub async fn read_buf_drained(src: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+    loop {
+        src.readable().await?;
+        let room = buf.capacity() - buf.len();
+        let mut got = 0usize;
+        let res = src.try_io(Interest::READABLE, || {
+            let n = src.try_read_buf(buf)?;
+            got = n;
+            if n > 0 && n < room {
+                Err(std::io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(n)
+            }
+        });
+        match res {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if got > 0 {
+                    return Ok(got);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Who logs in, and how the client negotiated.
@@ -204,7 +233,7 @@ impl Backend {
         if self.buf.capacity() - self.buf.len() < 8 * 1024 {
             self.buf.reserve(64 * 1024);
         }
-        if self.stream.read_buf(&mut self.buf).await? == 0 {
+        if read_buf_drained(&self.stream, &mut self.buf).await? == 0 {
             return Err(BackendError::Closed);
         }
         Ok(())

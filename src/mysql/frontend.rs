@@ -5,11 +5,11 @@
 use std::net::IpAddr;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::auth::{NATIVE_PASSWORD, Sha1Hash, recover_sha1_password};
-use super::backend::Login;
+use super::backend::{Login, read_buf_drained};
 use super::codec::{CodecError, HEADER_LEN, MAX_CHUNK, PacketCodec, Reader};
 use super::packets::{CapabilityFlags, Handshake, StatusFlags, err_packet};
 use super::users::{Credential, UserTable};
@@ -80,7 +80,7 @@ impl ClientConn {
             if self.buf.capacity() - self.buf.len() < 4 * 1024 {
                 self.buf.reserve(16 * 1024);
             }
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
+            if read_buf_drained(&self.stream, &mut self.buf).await? == 0 {
                 return Err(FrontendError::Closed);
             }
         }
