@@ -161,6 +161,15 @@ impl Model {
             return;
         }
         let user = o.take("user").map(|e| e.value).unwrap_or_default();
+        if user.is_empty() {
+            w.add(
+                o.line,
+                format!(
+                    "monitor {} has no user: set user in the [[galera]] section",
+                    o.name
+                ),
+            );
+        }
         let password = match o.take("password") {
             Some(p) => {
                 let hint = if p.value.len() >= 32 && p.value.chars().all(|c| c.is_ascii_hexdigit())

@@ -331,3 +331,12 @@ fn unparseable_input_is_an_error() {
         Err(ImportError::Empty("MaxScale"))
     );
 }
+
+#[test]
+fn monitor_without_user() {
+    let out =
+        maxscale("[a]\ntype=server\naddress=h\n[m]\ntype=monitor\nmodule=galeramon\nservers=a\n")
+            .unwrap();
+    load(&out);
+    assert_warned(&out, 4, "has no user");
+}
