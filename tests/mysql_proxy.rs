@@ -287,6 +287,30 @@ fn handshake_limits() {
     }
 }
 
+/// Autocommit inserts every 10 ms until `end`: (failed writes, longest time between two
+/// successful ones).
+async fn write_loop(c: &mut Connection, end: Instant) -> (u32, Duration) {
+    let (mut errors, mut gap, mut last_ok) = (0u32, Duration::ZERO, Instant::now());
+    while Instant::now() < end {
+        match c
+            .query("INSERT INTO failover (at) VALUES (UNIX_TIMESTAMP())")
+            .await
+        {
+            Ok(_) => {
+                gap = gap.max(last_ok.elapsed());
+                last_ok = Instant::now();
+            }
+            Err(e) => {
+                errors += 1;
+                eprintln!("write error: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (errors, gap)
+}
+
 /// SIGKILL the master under a loop of autocommit writes on one session: the session moves to
 /// the new master and continues. Prints the write gap.
 #[test]
@@ -319,25 +343,18 @@ fn master_kill_session_follows() {
             std::thread::sleep(Duration::from_secs(2));
             galera().kill(victim);
         });
-        let (mut errors, mut gap, mut last_ok) = (0u32, Duration::ZERO, Instant::now());
+        // The floor: the same writes straight to a node that survives.
+        let survivor = if victim == 1 { 2 } else { 1 };
+        let mut direct = Connection::connect(&connect_opts(g.port(survivor)))
+            .await
+            .expect("login to a survivor");
         let end = Instant::now() + Duration::from_secs(12);
-        while Instant::now() < end {
-            match c
-                .query("INSERT INTO failover (at) VALUES (UNIX_TIMESTAMP())")
-                .await
-            {
-                Ok(_) => {
-                    gap = gap.max(last_ok.elapsed());
-                    last_ok = Instant::now();
-                }
-                Err(e) => {
-                    errors += 1;
-                    eprintln!("write error: {e}");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let ((errors, gap), (direct_errors, direct_gap)) =
+            tokio::join!(write_loop(&mut c, end), write_loop(&mut direct, end));
+        eprintln!(
+            "direct to a survivor: {direct_errors} failed writes, longest gap {} ms",
+            direct_gap.as_millis()
+        );
         killer.await.expect("kill");
         match tx.query("INSERT INTO failover (at) VALUES (1)").await {
             Err(ClientError::Server(e)) => {

@@ -130,9 +130,14 @@ fn read_token(cfg: &Config) -> Option<String> {
     }
 }
 
-/// Sections whose runtime is not part of this build are refused at load, never ignored.
-/// (Every section has a runtime now; kept as the place for such refusals.)
-fn refuse_unsupported(_cfg: &Config) -> Result<(), StartError> {
+/// Settings whose runtime is not part of this build are refused at load, never ignored.
+fn refuse_unsupported(cfg: &Config) -> Result<(), StartError> {
+    if let Some(m) = cfg.mysql.iter().find(|m| m.tls.is_some()) {
+        return Err(StartError::Unsupported(format!(
+            "[[mysql]] {:?}: `tls` is not available in this build; remove it (clients asking for SSL get an error)",
+            m.name.get_ref()
+        )));
+    }
     Ok(())
 }
 

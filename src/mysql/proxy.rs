@@ -40,6 +40,9 @@ pub async fn serve(
     socket: Arc<TcpListener>,
     ctx: ListenerCtx,
 ) {
+    if cfg.read_write_split {
+        tracing::warn!(listener = %ctx.name, "read/write split is not available in this build: every statement goes to the master");
+    }
     let users = Arc::new(UserStore::new(galera, cluster.clone()));
     let refresh_stop = CancellationToken::new();
     tokio::spawn(
