@@ -73,7 +73,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run() {
   local port=$1 pid=$2 c0 c1 out rps
   c0=$(cpu_ticks "$pid")
-  out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQ" -t set,get -q 2>/dev/null | tr '\r' '\n' | grep 'requests per second')
+  out=$(timeout 300 redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQ" -t set,get -q 2>/dev/null | tr '\r' '\n' | grep 'requests per second')
   c1=$(cpu_ticks "$pid")
   rps=$(awk '{s += $2} END {printf "%.0f", s / NR}' <<<"$out")
   awk -v t0="$c0" -v t1="$c1" -v tick="$TICK" -v n="$REQ" -v rps="$rps" \
