@@ -101,11 +101,9 @@ impl Shared {
             if Instant::now() >= deadline {
                 return Err(last);
             }
+            // The next monitor round; none before the deadline (or no monitor any more): give up.
             if !matches!(timeout_at(deadline, rx.changed()).await, Ok(Ok(()))) {
-                // Timed out, or the monitor is gone: one last look.
-                if rx.borrow().master.is_none() || Instant::now() >= deadline {
-                    return Err(last);
-                }
+                return Err(last);
             }
         }
     }
