@@ -262,7 +262,10 @@ mod tests {
         assert!(matches!(frame_len(b"?x\r\n"), Err(RespError::Malformed(_))));
         // Found by the fuzzer: a bare CRLF has no type byte.
         assert!(matches!(frame_len(b"\r\n"), Err(RespError::Malformed(_))));
-        assert!(matches!(frame_len(b"*1\r\n\r\n"), Err(RespError::Malformed(_))));
+        assert!(matches!(
+            frame_len(b"*1\r\n\r\n"),
+            Err(RespError::Malformed(_))
+        ));
         assert!(matches!(
             frame_len(b"$-2\r\n"),
             Err(RespError::Malformed(_))
