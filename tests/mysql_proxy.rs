@@ -436,3 +436,50 @@ fn change_user() {
         );
     });
 }
+
+/// With `tls`, clients that ask for SSL get it; others still log in in clear.
+#[test]
+fn tls_clients() {
+    let g = galera();
+    g.wait_all_serving(Duration::from_secs(60));
+    let dir = support::scratch_dir("mysql-tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    run_cmd(
+        Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+        Duration::from_secs(30),
+    )
+    .expect("openssl");
+    let extra = format!(
+        "tls = {{ cert = \"{}\", key = \"{}\" }}",
+        cert.display(),
+        key.display()
+    );
+    let (_dg, port) = proxy(g, &extra);
+    let status = run_cmd(
+        Command::new("mariadb").args([
+            "--no-defaults",
+            "-h127.0.0.1",
+            &format!("-P{port}"),
+            "-uapp",
+            "-papp",
+            "--ssl",
+            "--ssl-verify-server-cert=0",
+            "-e",
+            "status",
+        ]),
+        Duration::from_secs(30),
+    )
+    .expect("TLS login");
+    assert!(status.contains("Cipher in use is TLS"), "{status}");
+    assert_eq!(
+        mysql(port, APP_USER, APP_PASSWORD, "SELECT 1").as_deref(),
+        Ok("1")
+    );
+}

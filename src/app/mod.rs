@@ -130,13 +130,15 @@ fn read_token(cfg: &Config) -> Option<String> {
     }
 }
 
-/// Settings whose runtime is not part of this build are refused at load, never ignored.
+/// Settings that cannot work are refused at load, never ignored (TLS files that do not load).
 fn refuse_unsupported(cfg: &Config) -> Result<(), StartError> {
-    if let Some(m) = cfg.mysql.iter().find(|m| m.tls.is_some()) {
-        return Err(StartError::Unsupported(format!(
-            "[[mysql]] {:?}: `tls` is not available in this build; remove it (clients asking for SSL get an error)",
-            m.name.get_ref()
-        )));
+    for m in &cfg.mysql {
+        if let Some(Err(e)) = m.tls.as_ref().map(crate::mysql::tls::acceptor) {
+            return Err(StartError::Unsupported(format!(
+                "[[mysql]] {:?}: tls: {e}",
+                m.name.get_ref()
+            )));
+        }
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::auth::{NATIVE_PASSWORD, Sha1Hash, recover_sha1_password};
@@ -54,20 +54,77 @@ pub enum FrontendError {
     Codec(#[from] CodecError),
 }
 
+/// The client's transport: plain TCP, or TLS after an SSL request.
+pub enum ClientStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// Only while the TLS handshake runs.
+    Upgrading,
+}
+
 /// The client socket with its read buffer and packet limit.
 pub struct ClientConn {
-    pub stream: TcpStream,
+    pub stream: ClientStream,
     pub buf: BytesMut,
     codec: PacketCodec,
+}
+
+fn upgrading() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotConnected, "TLS handshake failed")
 }
 
 impl ClientConn {
     /// Wraps an accepted socket; packets above `max_packet` bytes are refused.
     pub fn new(stream: TcpStream, max_packet: usize) -> ClientConn {
         ClientConn {
-            stream,
+            stream: ClientStream::Plain(stream),
             buf: BytesMut::with_capacity(16 * 1024),
             codec: PacketCodec::new(max_packet).lenient(),
+        }
+    }
+
+    /// The TCP socket under the transport.
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match &self.stream {
+            ClientStream::Plain(s) => Some(s),
+            ClientStream::Tls(s) => Some(s.get_ref().0),
+            ClientStream::Upgrading => None,
+        }
+    }
+
+    /// Switches to TLS (after an SSL request; nothing else may be buffered).
+    pub async fn start_tls(&mut self, acceptor: &tokio_rustls::TlsAcceptor) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "data after the SSL request",
+            ));
+        }
+        let ClientStream::Plain(tcp) = std::mem::replace(&mut self.stream, ClientStream::Upgrading)
+        else {
+            return Err(upgrading());
+        };
+        self.stream = ClientStream::Tls(Box::new(acceptor.accept(tcp).await?));
+        Ok(())
+    }
+
+    /// Writes raw bytes (relayed packets).
+    pub async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match &mut self.stream {
+            ClientStream::Plain(s) => s.write_all(data).await,
+            ClientStream::Tls(s) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
+            ClientStream::Upgrading => Err(upgrading()),
+        }
+    }
+
+    async fn read_more(&mut self) -> std::io::Result<usize> {
+        match &mut self.stream {
+            ClientStream::Plain(s) => read_buf_drained(s, &mut self.buf).await,
+            ClientStream::Tls(s) => s.read_buf(&mut self.buf).await,
+            ClientStream::Upgrading => Err(upgrading()),
         }
     }
 
@@ -80,7 +137,7 @@ impl ClientConn {
             if self.buf.capacity() - self.buf.len() < 4 * 1024 {
                 self.buf.reserve(16 * 1024);
             }
-            if read_buf_drained(&self.stream, &mut self.buf).await? == 0 {
+            if self.read_more().await? == 0 {
                 return Err(FrontendError::Closed);
             }
         }
@@ -91,7 +148,7 @@ impl ClientConn {
         let mut out = BytesMut::with_capacity(payload.len() + HEADER_LEN);
         self.codec.set_seq(seq);
         self.codec.encode(payload, &mut out)?;
-        self.stream.write_all(&out).await?;
+        self.write_all(&out).await?;
         Ok(())
     }
 

@@ -11,4 +11,5 @@ pub mod proxy;
 pub mod reply;
 pub mod resultset;
 pub mod session;
+pub mod tls;
 pub mod users;

@@ -30,6 +30,8 @@ pub struct Shared {
     pub queries: IntCounter,
     pub duration: Histogram,
     pub replays: IntCounter,
+    /// Offered to clients (`CLIENT_SSL`) when `tls` is configured.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Runs one `[[mysql]]` listener until `ctx.accept_stop` is cancelled.
@@ -43,6 +45,15 @@ pub async fn serve(
     if cfg.read_write_split {
         tracing::warn!(listener = %ctx.name, "read/write split is not available in this build: every statement goes to the master");
     }
+    let tls = match cfg.tls.as_ref().map(super::tls::acceptor) {
+        None => None,
+        Some(Ok(a)) => Some(a),
+        Some(Err(e)) => {
+            // Checked when the config was loaded; a file changed since: refuse to serve in clear.
+            tracing::error!(listener = %ctx.name, error = %e, "cannot load the TLS certificate; listener not started");
+            return;
+        }
+    };
     let users = Arc::new(UserStore::new(galera, cluster.clone()));
     let refresh_stop = CancellationToken::new();
     tokio::spawn(
@@ -59,6 +70,7 @@ pub async fn serve(
             .with_label_values(&[name, "master"]),
         replays: m.mysql_session_replays_total.with_label_values(&[name]),
         cfg,
+        tls,
         ctx: ctx.clone(),
         cluster,
         users,
@@ -73,11 +85,11 @@ pub async fn serve(
 
 impl Shared {
     /// The PROXY v2 header for a client, when `proxy_protocol` is on.
-    pub fn proxy_header(&self, client: &TcpStream, peer: SocketAddr) -> Option<Vec<u8>> {
+    pub fn proxy_header(&self, client: Option<&TcpStream>, peer: SocketAddr) -> Option<Vec<u8>> {
         if !self.cfg.proxy_protocol {
             return None;
         }
-        let local = client.local_addr().ok()?;
+        let local = client?.local_addr().ok()?;
         crate::net::proxy_protocol::encode(ProxyVersion::V2, peer, local)
     }
 

@@ -173,7 +173,7 @@ impl Session {
 
     /// A new master connection with the session's account, database and `SET` history.
     async fn reconnect(&mut self) -> Result<Backend, BackendError> {
-        let header = self.shared.proxy_header(&self.client.stream, self.peer);
+        let header = self.shared.proxy_header(self.client.tcp(), self.peer);
         let mut b = self.shared.open_master(header.as_deref()).await?;
         b.login(&self.login, self.shared.cfg.connect_timeout.0)
             .await?;
@@ -263,7 +263,6 @@ impl Session {
             if off > 0 {
                 let out = b.buf.split_to(off);
                 self.client
-                    .stream
                     .write_all(&out)
                     .await
                     .map_err(|_| RelayError::Client)?;

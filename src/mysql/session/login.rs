@@ -55,7 +55,7 @@ pub async fn login(
     mut client: ClientConn,
     peer: SocketAddr,
 ) -> Result<LoggedIn, LoginFailure> {
-    let header = shared.proxy_header(&client.stream, peer);
+    let header = shared.proxy_header(client.tcp(), peer);
     let mut backend = match shared.open_master(header.as_deref()).await {
         Ok(b) => b,
         Err(e) => {
@@ -71,16 +71,20 @@ pub async fn login(
         }
     };
     let scramble = new_scramble().to_vec();
-    let hello = greeting(&backend.handshake, &scramble, false);
+    let hello = greeting(&backend.handshake, &scramble, shared.tls.is_some());
     if client.send(0, &hello.build()).await.is_err() {
         return Err(LoginFailure::Gone);
     }
     let limit = shared.cfg.handshake_timeout.0;
-    let (resp, seq, reply) =
-        match tokio::time::timeout(limit, read_login(&mut client, &scramble)).await {
-            Err(_) => return Err(LoginFailure::Rejected("handshake_timeout")),
-            Ok(r) => r?,
-        };
+    let (resp, seq, reply) = match tokio::time::timeout(
+        limit,
+        read_login(&mut client, &scramble, shared.tls.as_ref()),
+    )
+    .await
+    {
+        Err(_) => return Err(LoginFailure::Rejected("handshake_timeout")),
+        Ok(r) => r?,
+    };
     let ip = peer.ip();
     let mut users = shared.users.table();
     if users.is_empty() {
@@ -141,11 +145,24 @@ pub async fn login(
 async fn read_login(
     client: &mut ClientConn,
     scramble: &[u8],
+    tls: Option<&tokio_rustls::TlsAcceptor>,
 ) -> Result<(HandshakeResponse, u8, Vec<u8>), LoginFailure> {
-    let frame = match client.read_frame().await {
+    let mut frame = match client.read_frame().await {
         Ok(f) => f,
         Err(e) => return Err(read_failure(client, e).await),
     };
+    if let (Some(acceptor), Ok(ClientHello::Ssl(_))) =
+        (tls, HandshakeResponse::parse(frame_head(&frame).0))
+    {
+        if let Err(e) = client.start_tls(acceptor).await {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return Err(LoginFailure::Rejected("tls_handshake"));
+        }
+        frame = match client.read_frame().await {
+            Ok(f) => f,
+            Err(e) => return Err(read_failure(client, e).await),
+        };
+    }
     let (payload, seq) = frame_head(&frame);
     let resp = match HandshakeResponse::parse(payload) {
         Ok(ClientHello::Login(r)) => r,
