@@ -189,6 +189,15 @@ impl Session {
     }
 
     async fn forward(&mut self, frame: BytesMut, command: u8, reply_seq: u8) -> Result<(), ()> {
+        let on_master = self
+            .backend
+            .as_ref()
+            .is_some_and(|b| self.shared.is_master(&b.addr));
+        if has_no_reply(command) && !on_master {
+            // COM_STMT_CLOSE / SEND_LONG_DATA for a statement of a connection that is gone: the
+            // client expects no reply, so an error cannot be reported; drop it.
+            return Ok(());
+        }
         if !self.ensure_backend(reply_seq).await? {
             return Ok(());
         }
