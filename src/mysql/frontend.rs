@@ -120,6 +120,28 @@ impl ClientConn {
         }
     }
 
+    /// Before closing on an error while the client may still be sending (a packet too big):
+    /// finish our side and discard its input for a moment, so that the close is a FIN after the
+    /// ERR, not a reset that can destroy the ERR before the client reads it.
+    pub async fn linger(&mut self) {
+        let drain = async {
+            let _ = match &mut self.stream {
+                ClientStream::Plain(s) => s.shutdown().await,
+                ClientStream::Tls(s) => s.shutdown().await,
+                ClientStream::Upgrading => Ok(()),
+            };
+            let mut seen = 0usize;
+            while seen < 256 << 20 {
+                self.buf.clear();
+                match self.read_more().await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen += n,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
+    }
+
     async fn read_more(&mut self) -> std::io::Result<usize> {
         match &mut self.stream {
             ClientStream::Plain(s) => read_buf_drained(s, &mut self.buf).await,

@@ -94,6 +94,7 @@ impl Session {
                 Err(FrontendError::Codec(_)) => {
                     let msg = "Got a packet bigger than 'max_allowed_packet' bytes";
                     self.client.send_err(1, 1153, "08S01", msg).await;
+                    self.client.linger().await;
                     return Err(Some("max_allowed_packet"));
                 }
                 Err(_) => return Ok(()),

@@ -226,6 +226,7 @@ async fn read_failure(client: &mut ClientConn, e: FrontendError) -> LoginFailure
                     "Got a packet bigger than 'max_allowed_packet' bytes",
                 )
                 .await;
+            client.linger().await;
             LoginFailure::Rejected("max_allowed_packet")
         }
         FrontendError::Closed => LoginFailure::Rejected("closed_in_handshake"),
