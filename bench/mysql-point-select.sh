@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# sysbench oltp_point_select against the Galera master directly, through HAProxy (tcp mode,
-# nbthread 1) and through a datagate [[mysql]] listener (L7: login, per-command relay), in one
+# sysbench against the Galera master directly, through HAProxy (tcp mode, nbthread 1, single
+# writer: the master only, as HAProxy is deployed in front of Galera) and through a datagate
+# [[mysql]] listener over every node (read/write split: reads to the other Synced nodes), in one
 # run. Prints queries/s, p95 and each proxy's CPU time per query (utime+stime, /proc/PID/stat).
 #
 #   bench/mysql-point-select.sh [SECONDS=10] [THREADS=8]
-# env: GALERA (master host:port, default 127.0.0.1:13306; the test lab is 127.0.0.1:13806),
-#      DATAGATE (binary, default target/release/datagate), WORKERS (datagate threads, default 1).
+# env: GALERA (the nodes, space-separated host:port, the master first; default the lab's
+#      127.0.0.1:13306 127.0.0.1:13307 127.0.0.1:13308; the test lab is 1380x),
+#      TESTS (default "oltp_point_select:THREADS oltp_read_only:4"; NAME:THREADS each),
+#      DATAGATE (binary, default target/release/datagate), WORKERS (datagate threads, default 1),
+#      SPLIT (datagate read_write_split, default true).
 # Needs the sbtest tables (lab/sysbench.sh prepare) and the app/app + monitor/monitor accounts.
 set -euo pipefail
 
@@ -13,7 +17,11 @@ SECS=${1:-10} THREADS=${2:-8}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DG=${DATAGATE:-$ROOT/target/release/datagate}
 WORKERS=${WORKERS:-1}
-GALERA=${GALERA:-127.0.0.1:13306}
+GALERA=${GALERA:-127.0.0.1:13306 127.0.0.1:13307 127.0.0.1:13308}
+read -r -a NODES <<<"$GALERA"
+MASTER=${NODES[0]}
+TESTS=${TESTS:-oltp_point_select:$THREADS oltp_read_only:4}
+SPLIT=${SPLIT:-true}
 BASE=${BENCH_PORT_BASE:-27500}
 HAP_PORT=$BASE DG_PORT=$((BASE + 1)) ADMIN_PORT=$((BASE + 2))
 DIR=$(mktemp -d /tmp/datagate-bench.XXXXXX)
@@ -39,7 +47,7 @@ defaults
     timeout server 1h
 listen mysql
     bind 127.0.0.1:$HAP_PORT
-    server m1 $GALERA
+    server m1 $MASTER
 CFG
 haproxy -f "$DIR/haproxy.cfg" >"$DIR/haproxy.log" 2>&1 &
 HAP_PID=$!
@@ -54,19 +62,20 @@ listen = "127.0.0.1:$ADMIN_PORT"
 level = "warn"
 [[galera]]
 name = "g"
-servers = ["$GALERA"]
+servers = [$(printf '"%s",' "${NODES[@]}")]
 user = "monitor"
 password = "monitor"
 [[mysql]]
 name = "rw"
 listen = "127.0.0.1:$DG_PORT"
 cluster = "g"
+read_write_split = $SPLIT
 CFG
 "$DG" run -c "$DIR/datagate.toml" >"$DIR/datagate.log" 2>&1 &
 DG_PID=$!
 pids+=($DG_PID)
 
-for p in "${GALERA##*:}" $HAP_PORT $DG_PORT; do
+for p in "${MASTER##*:}" $HAP_PORT $DG_PORT; do
   for _ in $(seq 100); do
     mariadb --no-defaults -h127.0.0.1 -P"$p" -uapp -papp -N -e 'SELECT 1' >/dev/null 2>&1 && break
     sleep 0.1
@@ -77,13 +86,13 @@ done
 
 cpu_ticks() { if [ -n "$1" ]; then awk '{print $14 + $15}' "/proc/$1/stat"; else echo 0; fi; }
 
-# run NAME PORT [PID] : one line "NAME qps p95_ms cpu_us_per_query errors"
+# run TEST THREADS NAME PORT [PID] : one line "NAME qps p95_ms cpu_us_per_query errors"
 run() {
-  local name=$1 port=$2 pid=${3:-} c0 c1 out
+  local test=$1 threads=$2 name=$3 port=$4 pid=${5:-} c0 c1 out
   c0=$(cpu_ticks "$pid")
-  out=$(sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
+  out=$(sysbench "$test" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
     --mysql-user=app --mysql-password=app --mysql-db=sbtest --tables=4 --table-size=10000 \
-    --threads="$THREADS" --time="$SECS" --report-interval=0 run)
+    --threads="$threads" --time="$SECS" --report-interval=0 run)
   c1=$(cpu_ticks "$pid")
   awk -v name="$name" -v t0="$c0" -v t1="$c1" -v tick="$TICK" -v pid="$pid" '
     /queries:/ && /per sec/ {gsub(/[()]/, "", $3); q = $2; qps = $3}
@@ -93,7 +102,10 @@ run() {
          printf "%-9s qps=%s p95_ms=%s cpu_us_per_query=%s errors=%s\n", name, qps, p95, cpu, err}' <<<"$out"
 }
 
-echo "oltp_point_select, $THREADS threads, ${SECS}s each, master $GALERA"
-run direct "${GALERA##*:}"
-run haproxy "$HAP_PORT" "$HAP_PID"
-run datagate "$DG_PORT" "$DG_PID"
+for t in $TESTS; do
+  test=${t%%:*} threads=${t##*:}
+  echo "$test, $threads threads, ${SECS}s each, master $MASTER, datagate over ${#NODES[@]} nodes (read_write_split = $SPLIT)"
+  run "$test" "$threads" direct "${MASTER##*:}"
+  run "$test" "$threads" haproxy "$HAP_PORT" "$HAP_PID"
+  run "$test" "$threads" datagate "$DG_PORT" "$DG_PID"
+done

@@ -27,6 +27,7 @@ pub struct Metrics {
     pub mysql_query_duration_seconds: HistogramVec,
     pub mysql_master_changes_total: IntCounterVec,
     pub mysql_session_replays_total: IntCounterVec,
+    pub mysql_transaction_replays_total: IntCounterVec,
     pub redis_master_changes_total: IntCounterVec,
     pub bytes_total: IntCounterVec,
     pub vrrp_state: IntGaugeVec,
@@ -130,8 +131,14 @@ impl Metrics {
             mysql_session_replays_total: counter(
                 &r,
                 "mysql_session_replays_total",
-                "Transactions replayed on a new master",
+                "Sessions that moved to a new master with their session history replayed",
                 &["listener"],
+            ),
+            mysql_transaction_replays_total: counter(
+                &r,
+                "mysql_transaction_replays_total",
+                "Open transactions replayed on a new master, by result (ok|failed)",
+                &["listener", "result"],
             ),
             redis_master_changes_total: counter(
                 &r,

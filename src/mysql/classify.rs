@@ -6,6 +6,7 @@
 
 mod functions;
 mod hint;
+mod history_key;
 mod lexer;
 mod route;
 mod statement;
@@ -13,6 +14,7 @@ mod statement;
 mod tests;
 
 pub use hint::Hint;
+pub use history_key::{HistoryKey, history_key};
 pub use route::{NoTempTables, Route, SessionContext, TempTables, route};
 
 /// What a statement does, as far as routing is concerned.

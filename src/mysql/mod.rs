@@ -10,6 +10,7 @@ pub mod packets;
 pub mod proxy;
 pub mod reply;
 pub mod resultset;
+pub mod router;
 pub mod session;
 pub mod tls;
 pub mod users;

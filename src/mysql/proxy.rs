@@ -1,5 +1,5 @@
 //! The `[[mysql]]` listener: accepts clients, logs them in (see `frontend`) and runs one
-//! session per client (see `session`), every statement on the current Galera master.
+//! session per client (see `session`), which splits reads from writes over the Galera cluster.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use super::backend::{Backend, BackendError};
+use super::router::ReaderLoad;
 use super::users::UserStore;
 use crate::admin::metrics::metrics;
 use crate::config::{Galera, Mysql, ProxyVersion};
@@ -21,15 +22,46 @@ use crate::net::listener::{self, ListenerCtx};
 /// How often the accounts are reloaded even without failed logins.
 const USERS_REFRESH: Duration = Duration::from_secs(60);
 
+/// Per-route statement metrics.
+pub struct RouteMetrics {
+    pub queries: IntCounter,
+    pub duration: Histogram,
+}
+
+impl RouteMetrics {
+    fn new(listener: &str, route: &str) -> RouteMetrics {
+        let m = metrics();
+        RouteMetrics {
+            queries: m.mysql_queries_total.with_label_values(&[listener, route]),
+            duration: m
+                .mysql_query_duration_seconds
+                .with_label_values(&[listener, route]),
+        }
+    }
+
+    /// Counts one statement that took `elapsed`.
+    pub fn observe(&self, elapsed: Duration) {
+        self.queries.inc();
+        self.duration.observe(elapsed.as_secs_f64());
+    }
+}
+
 /// What every session of one listener shares.
 pub struct Shared {
     pub cfg: Arc<Mysql>,
     pub ctx: ListenerCtx,
     pub cluster: watch::Receiver<Arc<ClusterSnapshot>>,
     pub users: Arc<UserStore>,
-    pub queries: IntCounter,
-    pub duration: Histogram,
+    /// Sessions connected to each server, for reader selection.
+    pub load: Arc<ReaderLoad>,
+    pub to_master: RouteMetrics,
+    pub to_reader: RouteMetrics,
+    pub to_all: RouteMetrics,
+    /// Sessions that moved to another master with their history.
     pub replays: IntCounter,
+    /// Transactions replayed on a new master, by result.
+    pub trx_replayed: IntCounter,
+    pub trx_replay_failed: IntCounter,
     /// Offered to clients (`CLIENT_SSL`) when `tls` is configured.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
@@ -42,9 +74,6 @@ pub async fn serve(
     socket: Arc<TcpListener>,
     ctx: ListenerCtx,
 ) {
-    if cfg.read_write_split {
-        tracing::warn!(listener = %ctx.name, "read/write split is not available in this build: every statement goes to the master");
-    }
     let tls = match cfg.tls.as_ref().map(super::tls::acceptor) {
         None => None,
         Some(Ok(a)) => Some(a),
@@ -64,11 +93,17 @@ pub async fn serve(
     let m = metrics();
     let name: &str = &ctx.name;
     let shared = Arc::new(Shared {
-        queries: m.mysql_queries_total.with_label_values(&[name, "master"]),
-        duration: m
-            .mysql_query_duration_seconds
-            .with_label_values(&[name, "master"]),
+        load: Arc::new(ReaderLoad::default()),
+        to_master: RouteMetrics::new(name, "master"),
+        to_reader: RouteMetrics::new(name, "reader"),
+        to_all: RouteMetrics::new(name, "all"),
         replays: m.mysql_session_replays_total.with_label_values(&[name]),
+        trx_replayed: m
+            .mysql_transaction_replays_total
+            .with_label_values(&[name, "ok"]),
+        trx_replay_failed: m
+            .mysql_transaction_replays_total
+            .with_label_values(&[name, "failed"]),
         cfg,
         tls,
         ctx: ctx.clone(),
@@ -118,6 +153,20 @@ impl Shared {
                 return Err(last);
             }
         }
+    }
+
+    /// Opens a connection to the server at `addr` (handshake read, not logged in).
+    pub async fn open_server(
+        &self,
+        addr: &str,
+        header: Option<&[u8]>,
+    ) -> Result<Backend, BackendError> {
+        Backend::open(addr, header, self.cfg.connect_timeout.0).await
+    }
+
+    /// The cluster's current state.
+    pub fn snapshot(&self) -> Arc<ClusterSnapshot> {
+        self.cluster.borrow().clone()
     }
 
     /// True if `addr` is the current master.

@@ -22,6 +22,8 @@ pub mod cmd {
     pub const STMT_EXECUTE: u8 = 0x17;
     pub const STMT_SEND_LONG_DATA: u8 = 0x18;
     pub const STMT_CLOSE: u8 = 0x19;
+    pub const STMT_RESET: u8 = 0x1A;
+    pub const SET_OPTION: u8 = 0x1B;
     pub const STMT_FETCH: u8 = 0x1C;
     pub const BINLOG_DUMP_GTID: u8 = 0x1E;
     pub const RESET_CONNECTION: u8 = 0x1F;
@@ -77,6 +79,8 @@ pub struct ReplyTracker {
     pub status: Option<StatusFlags>,
     /// True once an ERR packet ended (part of) the reply.
     pub error: bool,
+    /// Whether the last packet fed was an OK, EOF or ERR (not a column definition or a row).
+    pub last_was_status: bool,
 }
 
 /// True if the command gets no reply at all.
@@ -101,6 +105,7 @@ impl ReplyTracker {
             prepare: command == cmd::STMT_PREPARE,
             status: None,
             error: false,
+            last_was_status: false,
         }
     }
 
@@ -110,6 +115,7 @@ impl ReplyTracker {
 
     fn after_result(&mut self, status: StatusFlags) -> Step {
         self.status = Some(status);
+        self.last_was_status = true;
         if status.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS) {
             self.state = State::First;
             Step::More
@@ -124,12 +130,14 @@ impl ReplyTracker {
     pub fn feed(&mut self, head: &[u8], len: usize) -> Result<Step, ReplyError> {
         let first = head.first().copied();
         let small = len < MAX_CHUNK;
+        self.last_was_status = false;
         if first == Some(0xFF) && head.get(1..3) == Some(&[0xFF, 0xFF]) && small {
             // A MariaDB progress report (MARIADB_CLIENT_PROGRESS), not an error.
             return Ok(Step::More);
         }
         if first == Some(0xFF) && small && self.state != State::Single {
             self.error = true;
+            self.last_was_status = true;
             self.state = State::Done;
             return Ok(Step::Done);
         }
@@ -143,6 +151,7 @@ impl ReplyTracker {
             State::First => match first {
                 Some(0x00) if small => {
                     if self.prepare_ok(head)? {
+                        self.last_was_status = true;
                         return Ok(self.prepare_next());
                     }
                     let ok = OkPacket::parse(head, self.caps).map_err(|_| ReplyError("OK"))?;

@@ -1,34 +1,65 @@
-//! One client session: commands are read whole from the client, sent to the master as they
-//! came, and the reply is relayed buffer by buffer while a [`ReplyTracker`] finds its end and
-//! the server status (transaction state).
+//! One client session with MaxScale readwritesplit semantics: each command is read whole from
+//! the client, classified (`classify`), routed to the master or to the session's reader, and
+//! its reply relayed buffer by buffer while a `ReplyTracker` finds its end and the server
+//! status (transaction state comes from the status flags, not from guessing at SQL).
 //!
-//! The session follows the cluster's master: an idle session moves to a new master on its next
-//! command (logging in again and replaying `USE`/`SET` history); a session inside a transaction
-//! gets an error for that command and continues on the new master with the next one.
+//! A session holds at most two backend connections: the master (opened at login) and one
+//! reader (opened at the first read, picked by `router`). Session commands run on both and are
+//! kept in a history replayed on every connection opened later. When the master changes, an
+//! idle session moves to the new one on its next command; an open transaction is replayed
+//! there (`trx`) and continues if every reply matches, otherwise the client gets ERR 1927.
 
+mod conn;
+mod exec;
 mod history;
 mod login;
+mod prepared;
+mod state;
+mod stmt;
+mod trx;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
-use super::backend::MAX_REPLY_PACKET;
 use super::backend::{Backend, BackendError, Login};
-use super::codec::{HEADER_LEN, PacketCodec};
 use super::frontend::{ClientConn, FrontendError, authenticate, frame_head, parse_change_user};
 use super::packets::{OkPacket, StatusFlags};
 use super::proxy::Shared;
-use super::reply::{ReplyTracker, Step, cmd, has_no_reply};
-use history::{HistoryEntry, history_entry};
+use super::reply::cmd;
+use super::router;
+use crate::config::MasterFailureMode;
+use conn::Conn;
+use history::History;
 use login::{LoggedIn, LoginFailure, report_backend_error};
+use prepared::Statements;
+use state::RouteState;
+use trx::TrxLog;
+
+/// Which of the session's backends runs a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Master,
+    Reader,
+}
+
+/// The session is over (the client left, or it was closed after an error it was sent).
+#[derive(Debug)]
+struct End;
+
+/// What a command needs the master for, which decides what `master_failure_mode` does when
+/// there is none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Need {
+    /// A read or a session command.
+    Read,
+    /// A write, or anything that might be one.
+    Write,
+}
 
 /// Runs one client from accept to close.
-pub async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+pub async fn run(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: SocketAddr) {
     let client = ClientConn::new(stream, shared.cfg.max_allowed_packet);
     let LoggedIn {
         client,
@@ -43,46 +74,46 @@ pub async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         }
         Err(LoginFailure::Gone) => return,
     };
+    let claim = shared.load.claim(&backend.addr);
     let mut s = Session {
-        in_trans: backend.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS),
-        status: backend.status,
-        backend: Some(backend),
+        state: RouteState::new(backend.status),
+        master: Some(Conn::new(backend, Some(claim))),
+        reader: None,
+        history: History::new(shared.cfg.max_session_history),
         shared,
         client,
         login,
         scramble,
         peer,
-        history: Vec::new(),
+        stmts: Statements::default(),
+        trx: TrxLog::default(),
+        hint_warned: false,
     };
     if let Err(reason) = s.commands().await
         && let Some(r) = reason
     {
         s.shared.ctx.reject(r);
     }
-    if let Some(b) = s.backend.take() {
-        b.quit().await;
+    for c in [s.master.take(), s.reader.take()].into_iter().flatten() {
+        c.quit().await;
     }
-}
-
-/// Why a relay failed.
-enum RelayError {
-    /// The backend failed; `relayed` says whether part of the reply already reached the client.
-    Backend { error: BackendError, relayed: bool },
-    /// The client went away.
-    Client,
 }
 
 struct Session {
     shared: Arc<Shared>,
     client: ClientConn,
-    backend: Option<Backend>,
     login: Login,
     scramble: Vec<u8>,
     peer: SocketAddr,
-    /// `SET` statements run in this session (COM_QUERY payloads), replayed on a new master.
-    history: Vec<Vec<u8>>,
-    status: StatusFlags,
-    in_trans: bool,
+    master: Option<Conn>,
+    reader: Option<Conn>,
+    /// Session commands, replayed on connections opened later.
+    history: History,
+    state: RouteState,
+    stmts: Statements,
+    trx: TrxLog,
+    /// A hint named an unknown server (logged once per session).
+    hint_warned: bool,
 }
 
 impl Session {
@@ -100,250 +131,246 @@ impl Session {
                 Err(_) => return Ok(()),
             };
             let (head, seq) = frame_head(&frame);
+            let reply_seq = seq.wrapping_add(1);
             let Some(&command) = head.first() else {
                 self.client
-                    .send_err(seq.wrapping_add(1), 1047, "08S01", "Empty command packet")
+                    .send_err(reply_seq, 1047, "08S01", "Empty command packet")
                     .await;
                 return Err(Some("bad_packet"));
             };
-            let reply_seq = seq.wrapping_add(1);
-            match command {
-                cmd::QUIT => return Ok(()),
-                cmd::PING => {
-                    let ok = OkPacket {
-                        status: self.status,
-                        ..OkPacket::default()
-                    };
-                    let caps = self.login.capabilities;
-                    if self
-                        .client
-                        .send(reply_seq, &ok.build(caps, 0))
-                        .await
-                        .is_err()
-                    {
-                        return Ok(());
-                    }
-                }
-                cmd::BINLOG_DUMP | cmd::BINLOG_DUMP_GTID | cmd::REGISTER_SLAVE => {
-                    let msg = "Replication commands are not supported through datagate";
-                    self.client.send_err(reply_seq, 1047, "08S01", msg).await;
-                }
-                cmd::CHANGE_USER => {
-                    let payload = head.to_vec();
-                    self.change_user(&payload, reply_seq)
-                        .await
-                        .map_err(|_| None)?;
-                }
-                _ => self
-                    .forward(frame, command, reply_seq)
+            self.command(frame, command, reply_seq)
+                .await
+                .map_err(|End| None)?;
+        }
+    }
+
+    async fn command(&mut self, frame: BytesMut, command: u8, reply_seq: u8) -> Result<(), End> {
+        match command {
+            cmd::QUIT => Err(End),
+            cmd::PING => {
+                let ok = OkPacket {
+                    status: self.state.master_status,
+                    ..OkPacket::default()
+                };
+                let caps = self.login.capabilities;
+                self.client
+                    .send(reply_seq, &ok.build(caps, 0))
                     .await
-                    .map_err(|_| None)?,
+                    .map_err(|_| End)
+            }
+            cmd::BINLOG_DUMP | cmd::BINLOG_DUMP_GTID | cmd::REGISTER_SLAVE => {
+                let msg = "Replication commands are not supported through datagate";
+                self.client.send_err(reply_seq, 1047, "08S01", msg).await;
+                Ok(())
+            }
+            cmd::CHANGE_USER => {
+                let payload = frame_head(&frame).0.to_vec();
+                self.change_user(&payload, reply_seq).await
+            }
+            cmd::QUERY => self.query(frame, reply_seq).await,
+            cmd::INIT_DB | cmd::SET_OPTION => {
+                let start = std::time::Instant::now();
+                self.session_command(&frame, None, reply_seq).await?;
+                self.shared.to_all.observe(start.elapsed());
+                Ok(())
+            }
+            cmd::RESET_CONNECTION => self.reset_connection(&frame, reply_seq).await,
+            cmd::STMT_PREPARE => self.stmt_prepare(&frame, reply_seq).await,
+            cmd::STMT_EXECUTE => self.stmt_execute(frame, reply_seq).await,
+            cmd::STMT_SEND_LONG_DATA | cmd::STMT_CLOSE | cmd::STMT_RESET | cmd::STMT_FETCH => {
+                self.stmt_other(frame, command, reply_seq).await
+            }
+            cmd::STMT_BULK_EXECUTE => self.stmt_bulk(frame, reply_seq).await,
+            _ => {
+                let start = std::time::Instant::now();
+                self.on_master(&frame, exec::Cmd::Plain, None, Need::Write, reply_seq)
+                    .await?;
+                self.shared.to_master.observe(start.elapsed());
+                Ok(())
             }
         }
     }
 
-    /// Makes sure the session has a connection to the current master; on failure the client has
-    /// had its ERR and `false` is returned.
-    async fn ensure_backend(&mut self, reply_seq: u8) -> Result<bool, ()> {
-        if let Some(b) = &self.backend {
-            if self.shared.is_master(&b.addr) {
+    /// Tells the client that there is no master, as `master_failure_mode` says; `Err` if the
+    /// session must end.
+    async fn no_master(&mut self, need: Need, reply_seq: u8, e: &BackendError) -> Result<(), End> {
+        let mode = self.shared.cfg.master_failure_mode;
+        tracing::info!(listener = %self.shared.ctx.name, error = %e, ?mode, "no master for a session");
+        match (mode, need) {
+            (MasterFailureMode::ErrorOnWrite, Need::Write) => {
+                let msg =
+                    format!("datagate: the cluster has no master, it is read-only for now ({e})");
+                self.client.send_err(reply_seq, 1290, "HY000", &msg).await;
+                Ok(())
+            }
+            (MasterFailureMode::FailInstantly, _)
+            | (MasterFailureMode::FailOnWrite, Need::Write) => {
+                report_backend_error(&mut self.client, reply_seq, e).await;
+                Err(End)
+            }
+            _ => {
+                report_backend_error(&mut self.client, reply_seq, e).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes sure the session has a connection to the current master: moves to a new master
+    /// (replaying an open transaction) when it changed. `Ok(false)` once the client has had
+    /// its ERR.
+    async fn ensure_master(&mut self, need: Need, reply_seq: u8) -> Result<bool, End> {
+        if let Some(m) = &self.master {
+            if self.shared.is_master(m.addr()) {
                 return Ok(true);
             }
-            let old = self.backend.take();
-            if let Some(old) = old {
+            if let Some(old) = self.master.take() {
                 tokio::spawn(old.quit());
             }
-            if self.in_trans {
-                self.in_trans = false;
-                let msg = "Connection was killed: the master changed; transaction rolled back";
-                self.client.send_err(reply_seq, 1927, "08S01", msg).await;
+            if self.state.in_master_trx() {
+                if self.replay_trx().await {
+                    return Ok(true);
+                }
+                self.lose_trx(reply_seq, "the master changed").await;
                 return Ok(false);
             }
         }
-        match self.reconnect().await {
-            Ok(b) => {
-                self.backend = Some(b);
-                Ok(true)
-            }
-            Err(e) => {
-                report_backend_error(&mut self.client, reply_seq, &e).await;
-                Ok(false)
-            }
+        match self.reconnect_master().await {
+            Ok(()) => Ok(true),
+            Err(e) => self.no_master(need, reply_seq, &e).await.map(|()| false),
         }
     }
 
-    /// A new master connection with the session's account, database and `SET` history.
-    async fn reconnect(&mut self) -> Result<Backend, BackendError> {
-        let header = self.shared.proxy_header(self.client.tcp(), self.peer);
-        let mut b = self.shared.open_master(header.as_deref()).await?;
-        b.login(&self.login, self.shared.cfg.connect_timeout.0)
-            .await?;
-        for stmt in &self.history {
+    /// Tells the client its transaction is gone (ERR 1927) and forgets it.
+    async fn lose_trx(&mut self, reply_seq: u8, why: &str) {
+        self.trx.clear();
+        self.state.master_status = StatusFlags::SERVER_STATUS_AUTOCOMMIT;
+        self.state.ro_trx = false;
+        let msg = format!("Connection was killed: {why}; the transaction was rolled back");
+        self.client.send_err(reply_seq, 1927, "08S01", &msg).await;
+    }
+
+    /// Logs in to `b` as the session's user and replays the session history; `strict` fails
+    /// on a history command the server refuses (a reader must agree with the master).
+    async fn prepare_conn(
+        &self,
+        mut b: Backend,
+        history: &History,
+        database: Option<String>,
+        strict: bool,
+    ) -> Result<Backend, BackendError> {
+        let mut login = self.login.clone();
+        login.database = database;
+        b.login(&login, self.shared.cfg.connect_timeout.0).await?;
+        for stmt in history.payloads() {
             if let Err(e) = b.simple_command(stmt, self.login.capabilities).await {
-                tracing::warn!(listener = %self.shared.ctx.name, error = %e, "session history replay failed");
+                tracing::warn!(listener = %self.shared.ctx.name, server = %b.addr, error = %e, "session history replay failed");
+                if strict {
+                    return Err(e);
+                }
             }
         }
-        self.shared.replays.inc();
-        self.status = b.status;
-        tracing::debug!(listener = %self.shared.ctx.name, master = %b.addr, "session moved to the master");
         Ok(b)
     }
 
-    async fn forward(&mut self, frame: BytesMut, command: u8, reply_seq: u8) -> Result<(), ()> {
-        let on_master = self
-            .backend
-            .as_ref()
-            .is_some_and(|b| self.shared.is_master(&b.addr));
-        if has_no_reply(command) && !on_master {
-            // COM_STMT_CLOSE / SEND_LONG_DATA for a statement of a connection that is gone: the
-            // client expects no reply, so an error cannot be reported; drop it.
-            return Ok(());
-        }
-        if !self.ensure_backend(reply_seq).await? {
-            return Ok(());
-        }
-        let start = Instant::now();
-        let (head, _) = frame_head(&frame);
-        let record = history_entry(head);
-        let r = self.relay(&frame, command).await;
-        match r {
-            Ok(tracker) => {
-                if let Some(st) = tracker.status {
-                    self.status = st;
-                    self.in_trans = st.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
-                }
-                if !tracker.error {
-                    self.remember(command, record);
-                }
-            }
-            Err(RelayError::Client) => return Err(()),
-            Err(RelayError::Backend { error, relayed }) => {
-                tracing::info!(listener = %self.shared.ctx.name, error = %error, "master connection lost");
-                self.backend = None;
-                self.in_trans = false;
-                if relayed {
-                    return Err(());
-                }
-                let msg = format!("datagate: lost connection to the master during query: {error}");
-                self.client.send_err(reply_seq, 2013, "HY000", &msg).await;
-            }
-        }
-        self.shared.queries.inc();
-        self.shared.duration.observe(start.elapsed().as_secs_f64());
+    /// A new master connection with the session's account, database and history.
+    async fn reconnect_master(&mut self) -> Result<(), BackendError> {
+        let header = self.shared.proxy_header(self.client.tcp(), self.peer);
+        let b = self.shared.open_master(header.as_deref()).await?;
+        let db = self.login.database.clone();
+        let b = self.prepare_conn(b, &self.history, db, false).await?;
+        self.shared.replays.inc();
+        self.state.master_status = b.status;
+        tracing::debug!(listener = %self.shared.ctx.name, master = %b.addr, "session moved to the master");
+        let claim = self.shared.load.claim(&b.addr);
+        self.master = Some(Conn::new(b, Some(claim)));
         Ok(())
     }
 
-    /// Sends `frame` to the master and relays the reply.
-    async fn relay(&mut self, frame: &[u8], command: u8) -> Result<ReplyTracker, RelayError> {
-        let caps = self.login.capabilities;
-        let Some(b) = self.backend.as_mut() else {
-            return Err(RelayError::Backend {
-                error: BackendError::Closed,
-                relayed: false,
-            });
-        };
-        let mut tracker = ReplyTracker::new(command, caps);
-        let backend_err = |error, relayed| RelayError::Backend { error, relayed };
-        b.stream
-            .write_all(frame)
-            .await
-            .map_err(|e| backend_err(e.into(), false))?;
-        if has_no_reply(command) {
-            return Ok(tracker);
+    /// Makes sure the session has a reader (`want`: a hinted server); `None` when no reader can
+    /// be used, `Some(Target::Master)` when the master is the one to read from.
+    async fn ensure_reader(
+        &mut self,
+        want: Option<&str>,
+        exclude: &mut Vec<String>,
+    ) -> Option<Target> {
+        let snap = self.shared.snapshot();
+        let accept_master = self.shared.cfg.master_accept_reads;
+        let master_addr = snap.master.as_deref();
+        if let Some(addr) = want
+            && Some(addr) == master_addr
+        {
+            return Some(Target::Master);
         }
-        let codec = PacketCodec::new(MAX_REPLY_PACKET).lenient();
-        let mut relayed = false;
+        if let Some(r) = &self.reader {
+            let keep = match want {
+                Some(addr) => r.addr() == addr,
+                None => router::reader_usable(&snap, r.addr(), accept_master),
+            };
+            if keep && Some(r.addr()) != master_addr {
+                return Some(Target::Reader);
+            }
+            if let Some(old) = self.reader.take() {
+                tokio::spawn(old.quit());
+            }
+        }
         loop {
-            let mut off = 0;
-            let mut step = Step::More;
-            while let Some(n) = codec
-                .check(&b.buf[off..])
-                .map_err(|e| backend_err(e.into(), relayed))?
-            {
-                let (head, _) = frame_head(&b.buf[off..off + n]);
-                // Exact for one chunk; above MAX_CHUNK for a split packet, which is all `feed` asks.
-                step = tracker
-                    .feed(head, n - HEADER_LEN)
-                    .map_err(|_| backend_err(BackendError::Protocol("malformed reply"), relayed))?;
-                off += n;
-                if step != Step::More {
-                    break;
+            let excluded: Vec<&str> = exclude.iter().map(String::as_str).collect();
+            let (addr, claim) = match want {
+                Some(a) if !excluded.contains(&a) => (a.to_string(), self.shared.load.claim(a)),
+                Some(_) => return None,
+                None => self.shared.load.pick(&snap, accept_master, &excluded)?,
+            };
+            if Some(addr.as_str()) == master_addr {
+                return Some(Target::Master);
+            }
+            let header = self.shared.proxy_header(self.client.tcp(), self.peer);
+            let opened = match self.shared.open_server(&addr, header.as_deref()).await {
+                Ok(b) => {
+                    let db = self.login.database.clone();
+                    self.prepare_conn(b, &self.history, db, true).await
                 }
-            }
-            if off > 0 {
-                let out = b.buf.split_to(off);
-                self.client
-                    .write_all(&out)
-                    .await
-                    .map_err(|_| RelayError::Client)?;
-                relayed = true;
-            }
-            match step {
-                Step::Done => return Ok(tracker),
-                Step::LocalInfile => loop {
-                    // The file, as packets, up to an empty one.
-                    let f = self
-                        .client
-                        .read_frame()
-                        .await
-                        .map_err(|_| RelayError::Client)?;
-                    b.stream
-                        .write_all(&f)
-                        .await
-                        .map_err(|e| backend_err(e.into(), true))?;
-                    if f.len() == HEADER_LEN {
-                        break;
-                    }
-                },
-                Step::More => b.fill().await.map_err(|e| backend_err(e, relayed))?,
+                Err(e) => Err(e),
+            };
+            match opened {
+                Ok(b) => {
+                    self.state.reader_status = b.status;
+                    self.reader = Some(Conn::new(b, Some(claim)));
+                    return Some(Target::Reader);
+                }
+                Err(e) => {
+                    tracing::info!(listener = %self.shared.ctx.name, server = %addr, error = %e, "cannot use reader");
+                    exclude.push(addr);
+                }
             }
         }
     }
 
-    /// Keeps the session state a new master connection needs.
-    fn remember(&mut self, command: u8, record: Option<HistoryEntry>) {
-        match record {
-            Some(HistoryEntry::Use(db)) => self.login.database = Some(db),
-            Some(HistoryEntry::Set(stmt)) if !self.history.contains(&stmt) => {
-                if self.history.len() >= self.shared.cfg.max_session_history.max(1) {
-                    self.history.remove(0);
-                }
-                self.history.push(stmt);
-            }
-            Some(HistoryEntry::Set(_)) => {}
-            None if command == cmd::RESET_CONNECTION => self.history.clear(),
-            None => {}
-        }
-    }
-
-    /// COM_CHANGE_USER: checked against the accounts, then a fresh master login as the new user.
-    async fn change_user(&mut self, payload: &[u8], reply_seq: u8) -> Result<(), ()> {
+    /// COM_CHANGE_USER: checked against the accounts, then a fresh master login as the new user;
+    /// the session starts over (no reader, history, statements or temporary tables).
+    async fn change_user(&mut self, payload: &[u8], reply_seq: u8) -> Result<(), End> {
         let cu = match parse_change_user(payload, self.login.capabilities) {
             Ok(cu) => cu,
             Err(e) => {
                 self.client
                     .send_err(reply_seq, 1047, "08S01", &e.to_string())
                     .await;
-                return Err(());
+                return Err(End);
             }
         };
         let ip = self.peer.ip();
-        let mut auth = authenticate(
-            &self.shared.users.table(),
-            &cu.user,
-            ip,
-            &self.scramble,
-            &cu.auth_response,
-        );
-        if matches!(&auth, Err(r) if r.retry_after_reload) {
-            self.shared.users.reload_if_stale().await;
-            auth = authenticate(
-                &self.shared.users.table(),
+        let check = |s: &Self| {
+            authenticate(
+                &s.shared.users.table(),
                 &cu.user,
                 ip,
-                &self.scramble,
+                &s.scramble,
                 &cu.auth_response,
-            );
+            )
+        };
+        let mut auth = check(self);
+        if matches!(&auth, Err(r) if r.retry_after_reload) {
+            self.shared.users.reload_if_stale().await;
+            auth = check(self);
         }
         let sha1 = match auth {
             Ok(h) => h,
@@ -354,8 +381,11 @@ impl Session {
                 return Ok(());
             }
         };
-        if let Some(old) = self.backend.take() {
-            tokio::spawn(old.quit());
+        for c in [self.master.take(), self.reader.take()]
+            .into_iter()
+            .flatten()
+        {
+            tokio::spawn(c.quit());
         }
         let mut login = self.login.clone();
         login.user = cu.user;
@@ -365,20 +395,24 @@ impl Session {
             login.charset = c;
         }
         let previous = std::mem::replace(&mut self.login, login);
-        let saved = std::mem::take(&mut self.history);
-        self.in_trans = false;
-        match self.reconnect().await {
-            Ok(b) => {
-                self.backend = Some(b);
+        let saved = std::mem::replace(
+            &mut self.history,
+            History::new(self.shared.cfg.max_session_history),
+        );
+        self.stmts.clear();
+        self.trx.clear();
+        match self.reconnect_master().await {
+            Ok(()) => {
+                self.state.reset(self.state.master_status);
                 let ok = OkPacket {
-                    status: self.status,
+                    status: self.state.master_status,
                     ..OkPacket::default()
                 };
                 let caps = self.login.capabilities;
                 self.client
                     .send(reply_seq, &ok.build(caps, 0))
                     .await
-                    .map_err(|_| ())
+                    .map_err(|_| End)
             }
             Err(e) => {
                 self.login = previous;

@@ -165,6 +165,44 @@ impl GaleraLab {
         }
     }
 
+    /// Turns on every node's general query log into `mysql.general_log` (not replicated: each
+    /// node logs what its own clients sent). Lost when a node restarts.
+    pub fn general_log_on(&self) {
+        for n in 1..=3 {
+            self.root_sql(
+                n,
+                "SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = ON",
+            )
+            .unwrap_or_else(|e| panic!("general log on node {n}: {e}"));
+        }
+    }
+
+    /// `(command_type, argument)` of the general log entries of node `n` whose text contains
+    /// `needle` (the lookup itself is not logged).
+    pub fn logged(&self, n: usize, needle: &str) -> Vec<(String, String)> {
+        let sql = format!(
+            "SET SESSION sql_log_off = 1; SELECT command_type, \
+             REPLACE(REPLACE(argument, CHAR(10), ' '), CHAR(9), ' ') FROM mysql.general_log \
+             WHERE argument LIKE '%{needle}%'"
+        );
+        let out = self
+            .root_sql(n, &sql)
+            .unwrap_or_else(|e| panic!("general log of node {n}: {e}"));
+        out.lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(c, a)| (c.to_string(), a.to_string()))
+            .collect()
+    }
+
+    /// The node (1..=3) listening on `port`.
+    pub fn node_of_port(&self, port: u16) -> usize {
+        self.ports()
+            .iter()
+            .position(|p| *p == port)
+            .map(|i| i + 1)
+            .unwrap_or_else(|| panic!("port {port} is not a Galera node"))
+    }
+
     /// Run SQL as root over node `n`'s unix socket (for what the monitor account may not do).
     pub fn root_sql(&self, n: usize, sql: &str) -> Result<String, String> {
         let sock = self.socket(n);

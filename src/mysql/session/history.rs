@@ -1,48 +1,113 @@
-//! Which statements change session state that a new master connection must get back.
+//! Session history: the session commands a session ran, replayed on every backend connection
+//! it opens later (a reader, a new master), pruned of what later commands superseded.
 
+use super::super::classify::{HistoryKey, history_key};
 use super::super::reply::cmd;
 
-/// A statement to remember.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HistoryEntry {
-    /// `USE db` or COM_INIT_DB: the database to log in with.
-    Use(String),
-    /// A `SET ...` statement (the COM_QUERY payload), replayed as is.
-    Set(Vec<u8>),
-}
-
-/// The history entry a command payload (command byte first) makes, if any.
-pub fn history_entry(payload: &[u8]) -> Option<HistoryEntry> {
+/// The database a `USE db` / COM_INIT_DB selects (the login of a new connection names it).
+pub fn used_database(payload: &[u8]) -> Option<String> {
     let (&command, rest) = payload.split_first()?;
     match command {
-        cmd::INIT_DB => Some(HistoryEntry::Use(
-            String::from_utf8_lossy(rest).into_owned(),
-        )),
+        cmd::INIT_DB => Some(String::from_utf8_lossy(rest).into_owned()),
         cmd::QUERY => {
             let sql = std::str::from_utf8(rest).ok()?.trim_start();
-            let word_end = sql
-                .find(|c: char| !c.is_ascii_alphabetic())
-                .unwrap_or(sql.len());
-            let (word, args) = sql.split_at(word_end);
-            if !args.starts_with(|c: char| c.is_whitespace()) {
+            let (word, args) = sql.split_at(sql.find(|c: char| !c.is_ascii_alphabetic())?);
+            if !word.eq_ignore_ascii_case("use") || !args.starts_with(char::is_whitespace) {
                 return None;
             }
-            if word.eq_ignore_ascii_case("set") {
-                return Some(HistoryEntry::Set(payload.to_vec()));
-            }
-            if word.eq_ignore_ascii_case("use") {
-                let db = args.trim().trim_end_matches(';').trim();
-                let db = db
-                    .strip_prefix('`')
-                    .and_then(|d| d.strip_suffix('`'))
-                    .unwrap_or(db);
-                if !db.is_empty() && !db.contains(char::is_whitespace) {
-                    return Some(HistoryEntry::Use(db.to_string()));
-                }
-            }
-            None
+            let db = args.trim().trim_end_matches(';').trim();
+            let db = db
+                .strip_prefix('`')
+                .and_then(|d| d.strip_suffix('`'))
+                .unwrap_or(db);
+            (!db.is_empty() && !db.contains(char::is_whitespace)).then(|| db.to_string())
         }
         _ => None,
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    /// The command payload (command byte first).
+    payload: Vec<u8>,
+    key: HistoryKey,
+}
+
+/// The commands to replay, oldest first, at most `max` of them.
+#[derive(Debug, Clone)]
+pub struct History {
+    entries: Vec<Entry>,
+    max: usize,
+}
+
+impl History {
+    /// An empty history keeping at most `max` commands (the oldest go first).
+    pub fn new(max: usize) -> History {
+        History {
+            entries: Vec::new(),
+            max: max.max(1),
+        }
+    }
+
+    /// Records a session command that succeeded (`USE` is not recorded: logins name the database).
+    pub fn push(&mut self, payload: &[u8]) {
+        if used_database(payload).is_some() {
+            return;
+        }
+        let key = match payload.split_first() {
+            Some((&cmd::QUERY, sql)) => history_key(sql),
+            Some((&cmd::SET_OPTION, _)) => HistoryKey::Vars(vec![b"\x1bset_option".to_vec()]),
+            _ => HistoryKey::Other,
+        };
+        match &key {
+            HistoryKey::Vars(names) => self.entries.retain(|e| match &e.key {
+                HistoryKey::Vars(old) => !old.iter().all(|n| names.contains(n)),
+                _ => true,
+            }),
+            HistoryKey::Prepare(name) => self
+                .entries
+                .retain(|e| !matches!(&e.key, HistoryKey::Prepare(n) if n == name)),
+            HistoryKey::Deallocate(name) => {
+                let before = self.entries.len();
+                self.entries
+                    .retain(|e| !matches!(&e.key, HistoryKey::Prepare(n) if n == name));
+                if self.entries.len() < before {
+                    return;
+                }
+            }
+            HistoryKey::Other => {
+                if self.entries.iter().any(|e| e.payload == payload) {
+                    return;
+                }
+            }
+        }
+        if self.entries.len() >= self.max {
+            self.entries.remove(0);
+        }
+        self.entries.push(Entry {
+            payload: payload.to_vec(),
+            key,
+        });
+    }
+
+    /// The payloads to replay, oldest first.
+    pub fn payloads(&self) -> impl Iterator<Item = &[u8]> {
+        self.entries.iter().map(|e| e.payload.as_slice())
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Forgets everything (COM_RESET_CONNECTION, COM_CHANGE_USER).
+    pub fn clear(&mut self) {
+        self.entries.clear();
     }
 }
 
@@ -56,33 +121,76 @@ mod tests {
         v
     }
 
+    fn texts(h: &History) -> Vec<String> {
+        h.payloads()
+            .map(|p| String::from_utf8_lossy(&p[1..]).into_owned())
+            .collect()
+    }
+
     #[test]
-    fn entries() {
+    fn used_databases() {
+        assert_eq!(used_database(&q("USE appdb")), Some("appdb".into()));
+        assert_eq!(used_database(&q("  use `sb`;")), Some("sb".into()));
+        assert_eq!(used_database(&q("use `my db`")), None);
+        assert_eq!(used_database(&q("USE")), None);
+        assert_eq!(used_database(&q("USER x")), None);
+        assert_eq!(used_database(&q("SELECT 1")), None);
+        assert_eq!(used_database(&[cmd::INIT_DB, b'x']), Some("x".into()));
+        assert_eq!(used_database(&[]), None);
+        assert_eq!(used_database(&[cmd::QUERY, 0xFF, 0xFE]), None);
+    }
+
+    #[test]
+    fn superseded_sets_are_pruned() {
+        let mut h = History::new(50);
+        h.push(&q("SET @a = 1"));
+        h.push(&q("SET NAMES utf8mb4"));
+        h.push(&q("SET @a = 2, @b = 3"));
+        h.push(&q("SET @b = 4"));
+        h.push(&q("USE other"));
+        h.push(&q("SET NAMES latin1"));
         assert_eq!(
-            history_entry(&q("USE appdb")),
-            Some(HistoryEntry::Use("appdb".into()))
+            texts(&h),
+            ["SET @a = 2, @b = 3", "SET @b = 4", "SET NAMES latin1"]
         );
-        assert_eq!(history_entry(&q("  use `my db`;")), None);
+        h.push(&q("SET @a = 5, @b = 6"));
+        assert_eq!(texts(&h), ["SET NAMES latin1", "SET @a = 5, @b = 6"]);
+    }
+
+    #[test]
+    fn prepare_and_deallocate() {
+        let mut h = History::new(50);
+        h.push(&q("PREPARE s FROM 'SELECT 1'"));
+        h.push(&q("PREPARE s FROM 'SELECT 2'"));
+        h.push(&q("PREPARE t FROM 'SELECT 3'"));
         assert_eq!(
-            history_entry(&q("use `sb`;")),
-            Some(HistoryEntry::Use("sb".into()))
+            texts(&h),
+            ["PREPARE s FROM 'SELECT 2'", "PREPARE t FROM 'SELECT 3'"]
         );
+        h.push(&q("DEALLOCATE PREPARE s"));
+        assert_eq!(texts(&h), ["PREPARE t FROM 'SELECT 3'"]);
+        h.push(&q("DROP PREPARE nothing"));
         assert_eq!(
-            history_entry(&q("SET NAMES utf8mb4")),
-            Some(HistoryEntry::Set(q("SET NAMES utf8mb4")))
+            texts(&h),
+            ["PREPARE t FROM 'SELECT 3'", "DROP PREPARE nothing"]
         );
-        assert_eq!(
-            history_entry(&q("set\tautocommit=0")),
-            Some(HistoryEntry::Set(q("set\tautocommit=0")))
-        );
-        assert_eq!(history_entry(&q("SELECT 1")), None);
-        assert_eq!(history_entry(&q("SETX a=1")), None);
-        assert_eq!(history_entry(&q("USE")), None);
-        assert_eq!(
-            history_entry(&[cmd::INIT_DB, b'x']),
-            Some(HistoryEntry::Use("x".into()))
-        );
-        assert_eq!(history_entry(&[]), None);
-        assert_eq!(history_entry(&[cmd::QUERY, 0xFF, 0xFE]), None);
+    }
+
+    #[test]
+    fn bounded_and_without_duplicates() {
+        let mut h = History::new(2);
+        h.push(&q("SET @@global.x = 1"));
+        h.push(&q("SET @@global.x = 1"));
+        assert_eq!(h.len(), 1);
+        h.push(&q("SET @a = 1"));
+        h.push(&q("SET @b = 1"));
+        assert_eq!(texts(&h), ["SET @a = 1", "SET @b = 1"]);
+        let opt = [cmd::SET_OPTION, 1, 0];
+        h.push(&opt);
+        h.push(&[cmd::SET_OPTION, 0, 0]);
+        assert_eq!(h.payloads().last(), Some(&[cmd::SET_OPTION, 0, 0][..]));
+        assert_eq!(h.len(), 2);
+        h.clear();
+        assert!(h.is_empty());
     }
 }

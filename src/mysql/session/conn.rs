@@ -1,0 +1,304 @@
+//! One backend connection of a session and the exchange of one command on it: the reply is
+//! relayed to the client buffer by buffer (or read and dropped, for the other backends of a
+//! session command and for replays) while a [`ReplyTracker`] finds its end.
+
+use std::hash::Hasher;
+
+use tokio::io::AsyncWriteExt;
+
+use super::super::backend::{Backend, BackendError, MAX_REPLY_PACKET};
+use super::super::codec::{HEADER_LEN, PacketCodec, Reader};
+use super::super::frontend::{ClientConn, frame_head};
+use super::super::packets::{CapabilityFlags, StatusFlags};
+use super::super::reply::{ReplyTracker, Step, has_no_reply};
+use super::super::router::LoadClaim;
+use super::prepared::BackendStatements;
+
+/// A session's connection to one server.
+pub struct Conn {
+    pub b: Backend,
+    /// The session's prepared statements as this connection knows them.
+    pub stmts: BackendStatements,
+    /// Counts this session in the server's load while the connection lives.
+    _claim: Option<LoadClaim>,
+}
+
+/// Where a reply goes.
+pub enum Sink<'a> {
+    Client(&'a mut ClientConn),
+    /// Read to its end and dropped (its checksum and status are kept).
+    Discard,
+}
+
+/// Why an exchange failed.
+#[derive(Debug)]
+pub enum RelayError {
+    /// The backend failed; `relayed` says whether part of the reply already reached the client.
+    Backend { error: BackendError, relayed: bool },
+    /// The client went away.
+    Client,
+}
+
+/// What a reply was.
+#[derive(Debug)]
+pub struct Outcome {
+    pub tracker: ReplyTracker,
+    /// Of the result sets and the OK/ERR summary, when asked for (transaction replay).
+    pub checksum: u64,
+    /// For a COM_STMT_PREPARE answered OK: the server's statement id and parameter count.
+    pub prepared: Option<(u32, u16)>,
+}
+
+impl Outcome {
+    pub fn status(&self) -> Option<StatusFlags> {
+        self.tracker.status
+    }
+
+    pub fn ok(&self) -> bool {
+        !self.tracker.error
+    }
+}
+
+/// How to read a reply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Receive {
+    /// Compute [`Outcome::checksum`].
+    pub checksum: bool,
+    /// For COM_STMT_PREPARE: the statement id the client sees, written into the OK.
+    pub client_stmt_id: Option<u32>,
+}
+
+fn backend_err(error: BackendError, relayed: bool) -> RelayError {
+    RelayError::Backend { error, relayed }
+}
+
+/// Adds what must agree between two servers' replies to the same command: rows and column
+/// definitions whole, of an OK its affected rows, of an ERR its code; not status flags,
+/// warnings, insert ids or statement ids, which may differ between nodes.
+fn checksum_packet(h: &mut impl Hasher, packet: &[u8], status: bool) {
+    if !status {
+        h.write(packet);
+        return;
+    }
+    let payload = &packet[HEADER_LEN.min(packet.len())..];
+    let mut r = Reader::new(payload);
+    match r.u8() {
+        Some(0x00) => {
+            h.write_u8(0);
+            h.write_u64(r.lenenc_int().unwrap_or(u64::MAX));
+        }
+        Some(0xFF) => {
+            h.write_u8(0xFF);
+            h.write_u16(r.u16().unwrap_or(0));
+        }
+        Some(b) => h.write_u8(b),
+        None => {}
+    }
+}
+
+impl Conn {
+    pub fn new(b: Backend, claim: Option<LoadClaim>) -> Conn {
+        Conn {
+            b,
+            stmts: BackendStatements::default(),
+            _claim: claim,
+        }
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.b.addr
+    }
+
+    /// Writes a command frame.
+    pub async fn send(&mut self, frame: &[u8]) -> Result<(), BackendError> {
+        self.b.stream.write_all(frame).await?;
+        Ok(())
+    }
+
+    /// Sends `frame` and reads its reply into `sink`.
+    pub async fn exchange(
+        &mut self,
+        frame: &[u8],
+        caps: CapabilityFlags,
+        sink: Sink<'_>,
+        opts: Receive,
+    ) -> Result<Outcome, RelayError> {
+        self.send(frame).await.map_err(|e| backend_err(e, false))?;
+        let command = frame_head(frame).0.first().copied().unwrap_or(0);
+        self.receive(command, caps, sink, opts).await
+    }
+
+    /// Reads the reply to `command` (already sent) into `sink`.
+    pub async fn receive(
+        &mut self,
+        command: u8,
+        caps: CapabilityFlags,
+        mut sink: Sink<'_>,
+        opts: Receive,
+    ) -> Result<Outcome, RelayError> {
+        let mut out = Outcome {
+            tracker: ReplyTracker::new(command, caps),
+            checksum: 0,
+            prepared: None,
+        };
+        if has_no_reply(command) {
+            return Ok(out);
+        }
+        let mut hasher = std::hash::DefaultHasher::new();
+        let codec = PacketCodec::new(MAX_REPLY_PACKET).lenient();
+        let mut relayed = false;
+        let mut first = true;
+        let mut last_seq = 0u8;
+        loop {
+            let b = &mut self.b;
+            let mut off = 0;
+            let mut step = Step::More;
+            while let Some(n) = codec
+                .check(&b.buf[off..])
+                .map_err(|e| backend_err(e.into(), relayed))?
+            {
+                if first {
+                    first = false;
+                    if let Some(id) = opts.client_stmt_id {
+                        out.prepared = rewrite_prepare_ok(&mut b.buf[off..off + n], id);
+                    }
+                }
+                let packet = &b.buf[off..off + n];
+                last_seq = packet[3];
+                let (head, _) = frame_head(packet);
+                // Exact for one chunk; above MAX_CHUNK for a split packet, which is all `feed` asks.
+                step = out
+                    .tracker
+                    .feed(head, n - HEADER_LEN)
+                    .map_err(|_| backend_err(BackendError::Protocol("malformed reply"), relayed))?;
+                if opts.checksum {
+                    checksum_packet(&mut hasher, packet, out.tracker.last_was_status);
+                }
+                off += n;
+                if step != Step::More {
+                    break;
+                }
+            }
+            if off > 0 {
+                let chunk = b.buf.split_to(off);
+                if let Sink::Client(client) = &mut sink {
+                    client
+                        .write_all(&chunk)
+                        .await
+                        .map_err(|_| RelayError::Client)?;
+                    relayed = true;
+                }
+            }
+            match step {
+                Step::Done => {
+                    out.checksum = hasher.finish();
+                    return Ok(out);
+                }
+                Step::LocalInfile => match &mut sink {
+                    Sink::Client(client) => loop {
+                        // The file, as packets, up to an empty one.
+                        let f = client.read_frame().await.map_err(|_| RelayError::Client)?;
+                        self.send(&f).await.map_err(|e| backend_err(e, true))?;
+                        if f.len() == HEADER_LEN {
+                            break;
+                        }
+                    },
+                    // A replayed LOAD DATA LOCAL gets an empty file (it no longer exists).
+                    Sink::Discard => self
+                        .send(&[0, 0, 0, last_seq.wrapping_add(1)])
+                        .await
+                        .map_err(|e| backend_err(e, relayed))?,
+                },
+                Step::More => self.b.fill().await.map_err(|e| backend_err(e, relayed))?,
+            }
+        }
+    }
+
+    /// Prepares `prepare` (a COM_STMT_PREPARE payload) here; returns the server's id, or
+    /// `None` if the server refused it.
+    pub async fn prepare(
+        &mut self,
+        prepare: &[u8],
+        caps: CapabilityFlags,
+    ) -> Result<Option<u32>, BackendError> {
+        let frame = one_packet(prepare);
+        let opts = Receive {
+            checksum: false,
+            client_stmt_id: Some(0),
+        };
+        match self.exchange(&frame, caps, Sink::Discard, opts).await {
+            Ok(o) => Ok(o.prepared.filter(|_| o.ok()).map(|(id, _)| id)),
+            Err(RelayError::Backend { error, .. }) => Err(error),
+            Err(RelayError::Client) => Err(BackendError::Closed),
+        }
+    }
+
+    /// Closes politely.
+    pub async fn quit(self) {
+        self.b.quit().await;
+    }
+}
+
+/// `payload` as one frame with sequence id 0 (commands the proxy sends of its own).
+pub fn one_packet(payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(payload.len() + HEADER_LEN);
+    f.extend_from_slice(&(payload.len() as u32).to_le_bytes()[..3]);
+    f.push(0);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// In a COM_STMT_PREPARE OK frame: replaces the statement id by `client_id`; returns the
+/// server's id and the parameter count (nothing for an ERR).
+fn rewrite_prepare_ok(frame: &mut [u8], client_id: u32) -> Option<(u32, u16)> {
+    let p = frame.get_mut(HEADER_LEN..)?;
+    if p.first() != Some(&0x00) || p.len() < 12 {
+        return None;
+    }
+    let id = u32::from_le_bytes([p[1], p[2], p[3], p[4]]);
+    let params = u16::from_le_bytes([p[7], p[8]]);
+    p[1..5].copy_from_slice(&client_id.to_le_bytes());
+    Some((id, params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepare_ok_gets_the_client_id() {
+        // OK, id 0x11223344, 1 column, 2 params, filler, 0 warnings.
+        let mut f = one_packet(&[0, 0x44, 0x33, 0x22, 0x11, 1, 0, 2, 0, 0, 0, 0]);
+        assert_eq!(rewrite_prepare_ok(&mut f, 9), Some((0x1122_3344, 2)));
+        assert_eq!(&f[HEADER_LEN + 1..HEADER_LEN + 5], &9u32.to_le_bytes());
+        let mut err = one_packet(&[0xFF, 0x28, 0x04, b'#']);
+        assert_eq!(rewrite_prepare_ok(&mut err, 9), None);
+        let mut short = one_packet(&[0, 1, 0, 0]);
+        assert_eq!(rewrite_prepare_ok(&mut short, 9), None);
+    }
+
+    #[test]
+    fn checksums_ignore_what_differs_between_nodes() {
+        let sum = |packets: &[(&[u8], bool)]| {
+            let mut h = std::hash::DefaultHasher::new();
+            for (p, status) in packets {
+                checksum_packet(&mut h, &one_packet(p), *status);
+            }
+            h.finish()
+        };
+        // OK: affected rows 1, insert id 7 vs 8, other status flags: equal.
+        let a = sum(&[(&[0, 1, 7, 2, 0, 0, 0], true)]);
+        let b = sum(&[(&[0, 1, 8, 0, 0, 1, 0], true)]);
+        assert_eq!(a, b);
+        // Affected rows differ.
+        assert_ne!(a, sum(&[(&[0, 2, 7, 2, 0, 0, 0], true)]));
+        // Rows differ.
+        let row1 = sum(&[(&[1, b'a'], false), (&[0xFE, 0, 0, 2, 0], true)]);
+        let row2 = sum(&[(&[1, b'b'], false), (&[0xFE, 0, 0, 0x22, 0], true)]);
+        assert_ne!(row1, row2);
+        // ERR: only the code counts.
+        let e1 = sum(&[(&[0xFF, 0x7A, 0x04, b'#', b'x'], true)]);
+        let e2 = sum(&[(&[0xFF, 0x7A, 0x04, b'#', b'y'], true)]);
+        assert_eq!(e1, e2);
+    }
+}

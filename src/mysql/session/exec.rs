@@ -1,0 +1,602 @@
+//! Running one command where the router says: on the master (following a new master, replaying
+//! an open transaction when the master is lost), on a reader (retried once elsewhere if the
+//! reader fails before any byte reached the client), or on every backend (session commands).
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use bytes::BytesMut;
+
+use super::super::classify::{Classification, Route, StatementKind, classify, route};
+use super::super::codec::{HEADER_LEN, MAX_CHUNK};
+use super::super::frontend::frame_head;
+use super::super::packets::StatusFlags;
+use super::super::reply::cmd;
+use super::super::router;
+use super::conn::{Conn, Outcome, Receive, RelayError, Sink};
+use super::history::used_database;
+use super::stmt::{FrameError, backend_frame};
+use super::{End, Need, Session, Target};
+
+/// What a command is, for the statement ids it carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmd {
+    /// Sent as the client wrote it.
+    Plain,
+    /// COM_STMT_PREPARE; the OK gets this client statement id.
+    Prepare(u32),
+    /// COM_STMT_* naming this client statement: rewritten for each backend.
+    Stmt(u32),
+}
+
+/// Where a statement goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    Master,
+    /// A reader picked by the router, or the hinted server.
+    Reader(Option<String>),
+    /// The reader that ran the previous statement (read-only transaction, diagnostics).
+    LastReader,
+    /// Every backend of the session.
+    All,
+}
+
+/// How a reader is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReaderMode<'a> {
+    /// Picked (or this hinted server); a failed read is retried once on another.
+    Pick(Option<&'a str>),
+    /// The session's current reader only; losing it inside a transaction loses the transaction.
+    Pinned,
+}
+
+/// What the master is needed for.
+pub fn need(c: &Classification) -> Need {
+    if c.kind == StatementKind::Read {
+        Need::Read
+    } else {
+        Need::Write
+    }
+}
+
+/// `SET STATEMENT wsrep_sync_wait=1 FOR` before a read, so that the reader first applies every
+/// write the cluster committed (the session's own included). `None` if it cannot be rewritten.
+fn causal_frame(frame: &[u8]) -> Option<BytesMut> {
+    const PREFIX: &[u8] = b"SET STATEMENT wsrep_sync_wait=1 FOR ";
+    let sql = frame.get(HEADER_LEN + 1..)?;
+    let starts_with_set = sql
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .and_then(|i| sql.get(i..i + 3))
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"set"));
+    let len = 1 + PREFIX.len() + sql.len();
+    if starts_with_set || frame.len() - HEADER_LEN >= MAX_CHUNK || len >= MAX_CHUNK {
+        return None;
+    }
+    let mut out = BytesMut::with_capacity(HEADER_LEN + len);
+    out.extend_from_slice(&(len as u32).to_le_bytes()[..3]);
+    out.extend_from_slice(&[frame[3], cmd::QUERY]);
+    out.extend_from_slice(PREFIX);
+    out.extend_from_slice(sql);
+    Some(out)
+}
+
+impl Session {
+    /// Routes a classified statement.
+    pub(super) fn plan(&mut self, c: &Classification) -> Plan {
+        let r = route(c, &self.state.context());
+        if !self.shared.cfg.read_write_split {
+            return if r == Route::All {
+                Plan::All
+            } else {
+                Plan::Master
+            };
+        }
+        match r {
+            Route::Master => Plan::Master,
+            Route::All => Plan::All,
+            Route::Reader => Plan::Reader(None),
+            Route::LastUsed => match self.state.last {
+                Target::Reader if self.reader.is_some() => Plan::LastReader,
+                _ if self.state.ro_trx => Plan::LastReader,
+                _ => Plan::Master,
+            },
+            Route::Server(name) => {
+                let snap = self.shared.snapshot();
+                match router::find_server(&snap, name) {
+                    Some(s) if s.serving() => Plan::Reader(Some(s.address.clone())),
+                    found => {
+                        if !self.hint_warned {
+                            self.hint_warned = true;
+                            let why = if found.is_some() {
+                                "not serving"
+                            } else {
+                                "unknown"
+                            };
+                            tracing::warn!(listener = %self.shared.ctx.name, server = name, why, "routing hint names a server that cannot be used; routed as a read");
+                        }
+                        Plan::Reader(None)
+                    }
+                }
+            }
+        }
+    }
+
+    /// COM_QUERY.
+    pub(super) async fn query(&mut self, frame: BytesMut, reply_seq: u8) -> Result<(), End> {
+        let start = Instant::now();
+        let (head, _) = frame_head(&frame);
+        let whole = head.len() + HEADER_LEN == frame.len();
+        let c = if whole {
+            classify(&head[1..])
+        } else {
+            Classification::unknown()
+        };
+        let ran = match self.plan(&c) {
+            Plan::All => {
+                self.session_command(&frame, Some(&c), reply_seq).await?;
+                self.shared.to_all.observe(start.elapsed());
+                return Ok(());
+            }
+            Plan::Master => {
+                self.on_master(&frame, Cmd::Plain, Some(&c), need(&c), reply_seq)
+                    .await?
+            }
+            Plan::Reader(want) => {
+                let mode = ReaderMode::Pick(want.as_deref());
+                self.on_reader(&frame, Cmd::Plain, &c, mode, reply_seq)
+                    .await?
+            }
+            Plan::LastReader => {
+                self.on_reader(&frame, Cmd::Plain, &c, ReaderMode::Pinned, reply_seq)
+                    .await?
+            }
+        };
+        if let Some((o, target)) = ran {
+            self.state.after(&c, target, o.ok());
+            self.observe(target, start);
+        }
+        Ok(())
+    }
+
+    /// Counts a statement by where it ran.
+    pub(super) fn observe(&self, target: Target, start: Instant) {
+        let m = match target {
+            Target::Master => &self.shared.to_master,
+            Target::Reader => &self.shared.to_reader,
+        };
+        m.observe(start.elapsed());
+    }
+
+    /// Runs a command on the master with the reply to the client. `Ok(None)` when it could not
+    /// run (the client has had an ERR).
+    pub(super) async fn on_master(
+        &mut self,
+        frame: &[u8],
+        cmd: Cmd,
+        c: Option<&Classification<'_>>,
+        need: Need,
+        reply_seq: u8,
+    ) -> Result<Option<(Outcome, Target)>, End> {
+        if !self.ensure_master(need, reply_seq).await? {
+            return Ok(None);
+        }
+        let replay = self.shared.cfg.transaction_replay;
+        let caps = self.login.capabilities;
+        let mut retried = false;
+        loop {
+            let was_in = self.state.in_master_trx();
+            let begins = c.is_some_and(|c| matches!(c.kind, StatementKind::Begin { .. }));
+            let autocommit = self
+                .state
+                .master_status
+                .contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
+            let checksum = replay && (was_in || begins || !autocommit);
+            let Some(m) = self.master.as_mut() else {
+                return Ok(None);
+            };
+            let opts = Receive {
+                checksum,
+                client_stmt_id: match cmd {
+                    Cmd::Prepare(id) => Some(id),
+                    _ => None,
+                },
+            };
+            let r = match backend_frame(m, &mut self.stmts, frame, cmd, caps).await {
+                Ok(f) => {
+                    m.exchange(&f, caps, Sink::Client(&mut self.client), opts)
+                        .await
+                }
+                Err(FrameError::Refused(msg)) => {
+                    self.client.send_err(reply_seq, 1243, "HY000", &msg).await;
+                    return Ok(None);
+                }
+                Err(FrameError::Backend(error)) => Err(RelayError::Backend {
+                    error,
+                    relayed: false,
+                }),
+            };
+            let error = match r {
+                Ok(o) => {
+                    if let Some(st) = o.status() {
+                        self.state.status_of(Target::Master, st);
+                    }
+                    if replay && !matches!(cmd, Cmd::Prepare(_)) {
+                        self.record_trx(frame, was_in, checksum, o.checksum);
+                    }
+                    return Ok(Some((o, Target::Master)));
+                }
+                Err(RelayError::Client) => return Err(End),
+                Err(RelayError::Backend {
+                    relayed: true,
+                    error,
+                }) => {
+                    tracing::info!(listener = %self.shared.ctx.name, %error, "master lost in the middle of a reply; closing the session");
+                    self.master = None;
+                    return Err(End);
+                }
+                Err(RelayError::Backend { error, .. }) => error,
+            };
+            tracing::info!(listener = %self.shared.ctx.name, %error, "master connection lost");
+            self.master = None;
+            if was_in {
+                let commit = c.is_some_and(|c| c.kind == StatementKind::Commit);
+                if !commit && !retried && self.replay_trx().await {
+                    retried = true;
+                    continue;
+                }
+                let why = if commit {
+                    "the master was lost during COMMIT (it may or may not have committed)"
+                } else {
+                    "the master was lost"
+                };
+                self.lose_trx(reply_seq, why).await;
+                return Ok(None);
+            }
+            if !retried && c.is_some_and(|c| c.kind == StatementKind::Read) {
+                // A read can run again; a write may have been applied.
+                retried = true;
+                if self.ensure_master(need, reply_seq).await? {
+                    continue;
+                }
+                return Ok(None);
+            }
+            let msg = format!("datagate: lost connection to the master during query: {error}");
+            self.client.send_err(reply_seq, 2013, "HY000", &msg).await;
+            return Ok(None);
+        }
+    }
+
+    /// Keeps the open transaction for replay after a master reply.
+    fn record_trx(&mut self, frame: &[u8], was_in: bool, hashed: bool, checksum: u64) {
+        if !self.state.in_master_trx() {
+            self.trx.clear();
+            return;
+        }
+        if !was_in || !self.trx.active() {
+            if hashed && !was_in {
+                self.trx.start(&self.history, self.login.database.clone());
+            } else {
+                self.trx.start_unknown();
+            }
+        }
+        self.trx.push(frame, checksum);
+    }
+
+    /// Runs a read on a reader, falling back to the master when there is none.
+    pub(super) async fn on_reader(
+        &mut self,
+        frame: &[u8],
+        cmd: Cmd,
+        c: &Classification<'_>,
+        mode: ReaderMode<'_>,
+        reply_seq: u8,
+    ) -> Result<Option<(Outcome, Target)>, End> {
+        let causal = self.shared.cfg.causal_reads && self.state.wrote;
+        let caps = self.login.capabilities;
+        let mut exclude = Vec::new();
+        for _attempt in 0..2 {
+            let target = match mode {
+                ReaderMode::Pinned => self.reader.as_ref().map(|_| Target::Reader),
+                ReaderMode::Pick(want) => self.ensure_reader(want, &mut exclude).await,
+            };
+            match target {
+                Some(Target::Reader) => {}
+                None if mode == ReaderMode::Pinned && self.state.ro_trx => {
+                    self.lose_trx(reply_seq, "the reader was lost").await;
+                    return Ok(None);
+                }
+                _ => break,
+            }
+            let Some(r) = self.reader.as_mut() else {
+                break;
+            };
+            let f: Cow<[u8]> = match (causal, cmd) {
+                (false, _) => match backend_frame(r, &mut self.stmts, frame, cmd, caps).await {
+                    Ok(f) => f,
+                    Err(FrameError::Refused(_)) => break,
+                    Err(FrameError::Backend(e)) => {
+                        tracing::info!(listener = %self.shared.ctx.name, server = %r.addr(), error = %e, "reader lost");
+                        exclude.push(r.addr().to_string());
+                        self.reader = None;
+                        continue;
+                    }
+                },
+                (true, Cmd::Plain) => match causal_frame(frame) {
+                    Some(f) => Cow::Owned(f.to_vec()),
+                    None => break,
+                },
+                // Prepared reads after a write go to the master (see README, causal_reads).
+                (true, _) => break,
+            };
+            let r_addr = r.addr().to_string();
+            let result = r
+                .exchange(&f, caps, Sink::Client(&mut self.client), Receive::default())
+                .await;
+            match result {
+                Ok(o) => {
+                    if let Some(st) = o.status() {
+                        self.state.status_of(Target::Reader, st);
+                    }
+                    return Ok(Some((o, Target::Reader)));
+                }
+                Err(RelayError::Client) => return Err(End),
+                Err(RelayError::Backend { error, relayed }) => {
+                    tracing::info!(listener = %self.shared.ctx.name, server = %r_addr, %error, relayed, "reader lost");
+                    self.reader = None;
+                    if relayed {
+                        return Err(End);
+                    }
+                    if mode == ReaderMode::Pinned {
+                        if self.state.ro_trx {
+                            self.lose_trx(reply_seq, "the reader was lost").await;
+                        } else {
+                            let msg = format!("datagate: lost connection to the reader: {error}");
+                            self.client.send_err(reply_seq, 2013, "HY000", &msg).await;
+                        }
+                        return Ok(None);
+                    }
+                    exclude.push(r_addr);
+                }
+            }
+        }
+        self.on_master(frame, cmd, Some(c), Need::Read, reply_seq)
+            .await
+    }
+
+    /// A session command: runs on the master (reply to the client) and on the reader (reply
+    /// compared: a reader that disagrees leaves the session), then joins the history.
+    /// Returns whether the master accepted it.
+    pub(super) async fn session_command(
+        &mut self,
+        frame: &[u8],
+        c: Option<&Classification<'_>>,
+        reply_seq: u8,
+    ) -> Result<Option<bool>, End> {
+        if !self.ensure_master(Need::Read, reply_seq).await? {
+            return Ok(None);
+        }
+        let caps = self.login.capabilities;
+        let command = frame_head(frame).0.first().copied().unwrap_or(0);
+        let mut reader_sent = false;
+        if let Some(r) = self.reader.as_mut() {
+            reader_sent = r.send(frame).await.is_ok();
+            if !reader_sent {
+                self.reader = None;
+            }
+        }
+        let was_in = self.state.in_master_trx();
+        let replay = self.shared.cfg.transaction_replay;
+        let autocommit = self
+            .state
+            .master_status
+            .contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
+        let checksum = replay && (was_in || !autocommit);
+        let Some(m) = self.master.as_mut() else {
+            return Ok(None);
+        };
+        let opts = Receive {
+            checksum,
+            client_stmt_id: None,
+        };
+        let outcome = match m
+            .exchange(frame, caps, Sink::Client(&mut self.client), opts)
+            .await
+        {
+            Ok(o) => o,
+            Err(RelayError::Client) => return Err(End),
+            Err(RelayError::Backend { error, relayed }) => {
+                tracing::info!(listener = %self.shared.ctx.name, %error, "master connection lost");
+                self.master = None;
+                self.reader = None;
+                if relayed {
+                    return Err(End);
+                }
+                if was_in {
+                    self.lose_trx(reply_seq, "the master was lost").await;
+                } else {
+                    let msg = format!("datagate: lost connection to the master: {error}");
+                    self.client.send_err(reply_seq, 2013, "HY000", &msg).await;
+                }
+                return Ok(None);
+            }
+        };
+        if let Some(st) = outcome.status() {
+            self.state.status_of(Target::Master, st);
+        }
+        if reader_sent && let Some(r) = self.reader.as_mut() {
+            let opts = Receive::default();
+            match r.receive(command, caps, Sink::Discard, opts).await {
+                Ok(ro) if ro.ok() == outcome.ok() => {
+                    if let Some(st) = ro.status() {
+                        self.state.status_of(Target::Reader, st);
+                    }
+                }
+                Ok(_) => {
+                    tracing::warn!(listener = %self.shared.ctx.name, server = %r.addr(), master_ok = outcome.ok(), "a reader answered a session command differently from the master; it leaves the session");
+                    self.reader = None;
+                }
+                Err(_) => self.reader = None,
+            }
+        }
+        let ok = outcome.ok();
+        if ok {
+            self.remember(frame, c);
+        }
+        if let Some(c) = c {
+            self.state.after(c, Target::Master, ok);
+        }
+        if replay {
+            self.record_trx(frame, was_in, checksum, outcome.checksum);
+        }
+        Ok(Some(ok))
+    }
+
+    /// Keeps a session command that succeeded for connections opened later.
+    fn remember(&mut self, frame: &[u8], c: Option<&Classification<'_>>) {
+        let payload = frame_head(frame).0;
+        if let Some(db) = used_database(payload) {
+            self.login.database = Some(db);
+            return;
+        }
+        let next_trx_only = c.is_some_and(|c| {
+            matches!(
+                c.kind,
+                StatementKind::SetTransactionReadOnly {
+                    scope: super::super::classify::TransactionScope::Next,
+                    ..
+                }
+            )
+        });
+        if matches!(payload.first(), Some(&(cmd::QUERY | cmd::SET_OPTION))) && !next_trx_only {
+            self.history.push(payload);
+        }
+    }
+
+    /// COM_RESET_CONNECTION: on every backend; the session's state starts over.
+    pub(super) async fn reset_connection(
+        &mut self,
+        frame: &[u8],
+        reply_seq: u8,
+    ) -> Result<(), End> {
+        if self.session_command(frame, None, reply_seq).await? == Some(true) {
+            self.history.clear();
+            self.stmts.clear();
+            self.trx.clear();
+            for c in [self.master.as_mut(), self.reader.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                c.stmts.clear();
+            }
+            self.state.reset(self.state.master_status);
+        }
+        Ok(())
+    }
+
+    /// Replays the open transaction on the current master; on success the session continues
+    /// there as if nothing happened.
+    pub(super) async fn replay_trx(&mut self) -> bool {
+        if !self.shared.cfg.transaction_replay || !self.trx.replayable() {
+            return false;
+        }
+        let Some((history, db)) = self.trx.start_state().cloned() else {
+            return false;
+        };
+        let start = Instant::now();
+        let header = self.shared.proxy_header(self.client.tcp(), self.peer);
+        let opened = match self.shared.open_master(header.as_deref()).await {
+            Ok(b) => self.prepare_conn(b, &history, db, true).await,
+            Err(e) => Err(e),
+        };
+        let result = match opened {
+            Ok(b) => {
+                let claim = self.shared.load.claim(&b.addr);
+                let mut conn = Conn::new(b, Some(claim));
+                match self.replay_on(&mut conn).await {
+                    Ok(status) => Ok((conn, status)),
+                    Err(why) => {
+                        tokio::spawn(conn.quit());
+                        Err(why)
+                    }
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok((conn, status)) => {
+                tracing::info!(listener = %self.shared.ctx.name, master = %conn.addr(), statements = self.trx.entries().len(), ms = start.elapsed().as_millis() as u64, "transaction replayed on the new master");
+                self.master = Some(conn);
+                self.state.master_status = status;
+                self.shared.trx_replayed.inc();
+                true
+            }
+            Err(why) => {
+                tracing::warn!(listener = %self.shared.ctx.name, why, "transaction replay failed");
+                self.shared.trx_replay_failed.inc();
+                false
+            }
+        }
+    }
+
+    /// Sends the transaction's commands to `conn`, checking every reply against the original.
+    async fn replay_on(&mut self, conn: &mut Conn) -> Result<StatusFlags, String> {
+        let caps = self.login.capabilities;
+        let mut status = StatusFlags::SERVER_STATUS_AUTOCOMMIT;
+        for i in 0..self.trx.entries().len() {
+            let (frame, sum) = &self.trx.entries()[i];
+            let payload = frame_head(frame).0;
+            let cmd = match payload.first() {
+                Some(
+                    &(cmd::STMT_EXECUTE
+                    | cmd::STMT_SEND_LONG_DATA
+                    | cmd::STMT_RESET
+                    | cmd::STMT_FETCH
+                    | cmd::STMT_BULK_EXECUTE),
+                ) => {
+                    match super::prepared::stmt_id(payload).and_then(|id| self.stmts.resolve(id)) {
+                        Some(id) => Cmd::Stmt(id),
+                        None => return Err("a statement of the transaction is closed".into()),
+                    }
+                }
+                _ => Cmd::Plain,
+            };
+            let f = backend_frame(conn, &mut self.stmts, frame, cmd, caps)
+                .await
+                .map_err(|e| e.to_string())?;
+            let opts = Receive {
+                checksum: true,
+                client_stmt_id: None,
+            };
+            let o = conn
+                .exchange(&f, caps, Sink::Discard, opts)
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            if o.checksum != *sum {
+                return Err(format!("the reply to statement {} differs", i + 1));
+            }
+            if let Some(st) = o.status() {
+                status = st;
+            }
+        }
+        Ok(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causal_reads_prefix() {
+        let f = super::super::conn::one_packet(b"\x03SELECT 1");
+        let out = causal_frame(&f).unwrap();
+        assert_eq!(
+            &out[HEADER_LEN..],
+            b"\x03SET STATEMENT wsrep_sync_wait=1 FOR SELECT 1"
+        );
+        assert_eq!(out.len() - HEADER_LEN, out[0] as usize);
+        let nested = super::super::conn::one_packet(b"\x03 set statement a=1 for select 1");
+        assert!(causal_frame(&nested).is_none());
+    }
+}

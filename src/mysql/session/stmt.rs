@@ -1,0 +1,263 @@
+//! The binary protocol: COM_STMT_PREPARE runs on the master (the client gets a statement id of
+//! the session's own); COM_STMT_EXECUTE is routed by the statement's text like a query, and
+//! every backend prepares a statement the first time it has to run it. Fetches and resets go
+//! where the statement last ran, long data to the master (the next execute follows it there).
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use bytes::BytesMut;
+
+use super::super::backend::BackendError;
+use super::super::classify::classify;
+use super::super::frontend::frame_head;
+use super::super::packets::CapabilityFlags;
+use super::super::reply::cmd;
+use super::conn::Conn;
+use super::exec::{Cmd, Plan, ReaderMode, need};
+use super::prepared::{ExecTypes, Statements, bind_types, exec_types, set_stmt_id, stmt_id};
+use super::{End, Need, Session, Target};
+
+/// Why a command could not be made ready for a backend.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The backend refused to prepare the statement (the client gets this ERR text).
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Backend(#[from] BackendError),
+}
+
+/// The frame to send to `conn` for a command: as is, or with the connection's own statement id
+/// (preparing the statement there first) and the parameter types it has not seen yet.
+pub async fn backend_frame<'f>(
+    conn: &mut Conn,
+    stmts: &mut Statements,
+    frame: &'f [u8],
+    cmd: Cmd,
+    caps: CapabilityFlags,
+) -> Result<Cow<'f, [u8]>, FrameError> {
+    let Cmd::Stmt(id) = cmd else {
+        return Ok(Cow::Borrowed(frame));
+    };
+    let Some(st) = stmts.get_mut(id) else {
+        return Err(FrameError::Refused(format!(
+            "Unknown prepared statement handler ({id}) given to datagate"
+        )));
+    };
+    let (backend_id, types_known) = match conn.stmts.get(id) {
+        Some(known) => known,
+        None => match conn.prepare(&st.prepare, caps).await? {
+            Some(bid) => {
+                conn.stmts.insert(id, bid);
+                (bid, false)
+            }
+            None => {
+                return Err(FrameError::Refused(format!(
+                    "datagate: server {} refused to prepare statement {id}",
+                    conn.addr()
+                )));
+            }
+        },
+    };
+    let mut f = frame.to_vec();
+    set_stmt_id(&mut f, backend_id);
+    let payload = frame_head(frame).0;
+    if payload.first() == Some(&cmd::STMT_EXECUTE) {
+        match exec_types(payload, st.params) {
+            Ok(ExecTypes::Bound(types)) => {
+                if st.types.as_deref() != Some(types) {
+                    st.types = Some(types.to_vec());
+                }
+                conn.stmts.set_types_known(id);
+            }
+            Ok(ExecTypes::Unbound) if !types_known => {
+                if let Some(bound) = st
+                    .types
+                    .as_deref()
+                    .and_then(|t| bind_types(&f, st.params, t))
+                {
+                    f = bound.to_vec();
+                    conn.stmts.set_types_known(id);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(Cow::Owned(f))
+}
+
+impl Session {
+    /// Sends "unknown statement" for a command naming a statement the session does not have.
+    async fn unknown_stmt(&mut self, payload: &[u8], what: &str, reply_seq: u8) {
+        let id = stmt_id(payload).unwrap_or(0);
+        let msg = format!("Unknown prepared statement handler ({id}) given to {what}");
+        self.client.send_err(reply_seq, 1243, "HY000", &msg).await;
+    }
+
+    /// COM_STMT_PREPARE: on the master.
+    pub(super) async fn stmt_prepare(&mut self, frame: &[u8], reply_seq: u8) -> Result<(), End> {
+        let start = Instant::now();
+        let id = self.stmts.next_id();
+        let ran = self
+            .on_master(frame, Cmd::Prepare(id), None, Need::Read, reply_seq)
+            .await?;
+        if let Some((o, _)) = ran
+            && o.ok()
+            && let Some((backend_id, params)) = o.prepared
+        {
+            let id = self.stmts.add(frame_head(frame).0, params);
+            if let Some(m) = self.master.as_mut() {
+                m.stmts.insert(id, backend_id);
+            }
+        }
+        self.observe(Target::Master, start);
+        Ok(())
+    }
+
+    /// COM_STMT_EXECUTE: routed by the statement's text.
+    pub(super) async fn stmt_execute(&mut self, frame: BytesMut, reply_seq: u8) -> Result<(), End> {
+        let start = Instant::now();
+        let payload = frame_head(&frame).0;
+        let Some(id) = stmt_id(payload).and_then(|i| self.stmts.resolve(i)) else {
+            self.unknown_stmt(payload, "mysqld_stmt_execute", reply_seq)
+                .await;
+            return Ok(());
+        };
+        let Some(st) = self.stmts.get(id) else {
+            return Ok(());
+        };
+        let (prepare, long_data) = (st.prepare.clone(), st.long_data);
+        let c = classify(prepare.get(1..).unwrap_or_default());
+        let plan = match self.plan(&c) {
+            _ if long_data => Plan::Master,
+            Plan::All => Plan::Master,
+            p => p,
+        };
+        let ran = match plan {
+            Plan::Reader(want) => {
+                let mode = ReaderMode::Pick(want.as_deref());
+                self.on_reader(&frame, Cmd::Stmt(id), &c, mode, reply_seq)
+                    .await?
+            }
+            Plan::LastReader => {
+                self.on_reader(&frame, Cmd::Stmt(id), &c, ReaderMode::Pinned, reply_seq)
+                    .await?
+            }
+            Plan::Master | Plan::All => {
+                self.on_master(&frame, Cmd::Stmt(id), Some(&c), need(&c), reply_seq)
+                    .await?
+            }
+        };
+        if let Some((o, target)) = ran {
+            self.state.after(&c, target, o.ok());
+            if let Some(st) = self.stmts.get_mut(id) {
+                st.last = Some(target);
+                st.long_data = false;
+            }
+            self.observe(target, start);
+        }
+        Ok(())
+    }
+
+    /// COM_STMT_BULK_EXECUTE (MariaDB): always a write.
+    pub(super) async fn stmt_bulk(&mut self, frame: BytesMut, reply_seq: u8) -> Result<(), End> {
+        let start = Instant::now();
+        let payload = frame_head(&frame).0;
+        let Some(id) = stmt_id(payload).and_then(|i| self.stmts.resolve(i)) else {
+            self.unknown_stmt(payload, "mysqld_stmt_bulk_execute", reply_seq)
+                .await;
+            return Ok(());
+        };
+        if self
+            .on_master(&frame, Cmd::Stmt(id), None, Need::Write, reply_seq)
+            .await?
+            .is_some()
+        {
+            self.state.wrote = true;
+            self.state.last = Target::Master;
+        }
+        self.observe(Target::Master, start);
+        Ok(())
+    }
+
+    /// COM_STMT_SEND_LONG_DATA, COM_STMT_CLOSE (no reply), COM_STMT_RESET, COM_STMT_FETCH.
+    pub(super) async fn stmt_other(
+        &mut self,
+        frame: BytesMut,
+        command: u8,
+        reply_seq: u8,
+    ) -> Result<(), End> {
+        let payload = frame_head(&frame).0;
+        let id = stmt_id(payload).and_then(|i| self.stmts.resolve(i));
+        let caps = self.login.capabilities;
+        match (command, id) {
+            (cmd::STMT_CLOSE, Some(id)) => {
+                for c in [self.master.as_mut(), self.reader.as_mut()]
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(bid) = c.stmts.remove(id) {
+                        let mut f = frame.to_vec();
+                        set_stmt_id(&mut f, bid);
+                        let _ = c.send(&f).await;
+                    }
+                }
+                self.stmts.remove(id);
+                Ok(())
+            }
+            (cmd::STMT_SEND_LONG_DATA, Some(id)) => {
+                // No reply is expected: without a master connection the data is dropped and the
+                // execute that follows reports the failure.
+                if let Some(m) = self.master.as_mut()
+                    && self.shared.is_master(m.addr())
+                {
+                    match backend_frame(m, &mut self.stmts, &frame, Cmd::Stmt(id), caps).await {
+                        Ok(f) => {
+                            if m.send(&f).await.is_err() {
+                                self.master = None;
+                            }
+                        }
+                        Err(_) => self.master = None,
+                    }
+                }
+                if let Some(st) = self.stmts.get_mut(id) {
+                    st.long_data = true;
+                }
+                Ok(())
+            }
+            (cmd::STMT_CLOSE | cmd::STMT_SEND_LONG_DATA, None) => Ok(()),
+            (_, None) => {
+                let what = if command == cmd::STMT_FETCH {
+                    "mysqld_stmt_fetch"
+                } else {
+                    "mysqld_stmt_reset"
+                };
+                self.unknown_stmt(payload, what, reply_seq).await;
+                Ok(())
+            }
+            (_, Some(id)) => {
+                let start = Instant::now();
+                let on_reader = self.stmts.get(id).and_then(|s| s.last) == Some(Target::Reader)
+                    && self.reader.is_some();
+                let c = super::super::classify::Classification::unknown();
+                let ran = if on_reader {
+                    self.on_reader(&frame, Cmd::Stmt(id), &c, ReaderMode::Pinned, reply_seq)
+                        .await?
+                } else {
+                    self.on_master(&frame, Cmd::Stmt(id), None, Need::Read, reply_seq)
+                        .await?
+                };
+                if let Some((_, target)) = ran {
+                    if command == cmd::STMT_RESET
+                        && let Some(st) = self.stmts.get_mut(id)
+                    {
+                        st.long_data = false;
+                    }
+                    self.observe(target, start);
+                }
+                Ok(())
+            }
+        }
+    }
+}
