@@ -43,7 +43,9 @@ fn opts(port: u16) -> OptsBuilder {
 }
 
 async fn connect(port: u16) -> Conn {
-    Conn::new(opts(port)).await.expect("connect through datagate")
+    Conn::new(opts(port))
+        .await
+        .expect("connect through datagate")
 }
 
 /// The master's node number, as datagate's monitor sees it.
@@ -53,7 +55,11 @@ fn master_node(g: &GaleraLab, dg: &Datagate) -> usize {
     let addr = v["galera"]["g"]["master"]
         .as_str()
         .unwrap_or_else(|| panic!("no master in {body}"));
-    let port: u16 = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+    let port: u16 = addr
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
     g.node_of_port(port)
 }
 
@@ -76,7 +82,11 @@ impl Tags {
     }
 
     fn next(&self) -> String {
-        format!("{}q{}z", self.prefix, self.n.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}q{}z",
+            self.prefix,
+            self.n.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     /// For each node, the tags its general log holds (with `command_type` filter if given).
@@ -133,7 +143,9 @@ fn check_routes(ran: &[Vec<String>; 3], master: usize, rows: &[(String, Where, S
             Where::Node(n) => nodes == BTreeSet::from([*n]),
         };
         if !ok {
-            bad.push(format!("{what}: expected {want:?} (master n{master}), ran on {nodes:?}"));
+            bad.push(format!(
+                "{what}: expected {want:?} (master n{master}), ran on {nodes:?}"
+            ));
         }
     }
     assert!(bad.is_empty(), "routing mismatches:\n{}", bad.join("\n"));
@@ -157,11 +169,17 @@ fn routing_rules_by_where_statements_ran() {
     let (dg, port) = proxy(g, "");
     let master = master_node(g, &dg);
     let t = Tags::new("rules");
-    let other = |n: usize| (1..=3).find(|x| *x != master && *x != n).expect("a third node");
+    let other = |n: usize| {
+        (1..=3)
+            .find(|x| *x != master && *x != n)
+            .expect("a third node")
+    };
     let mut rows: Vec<(String, Where, String)> = Vec::new();
     rt().block_on(async {
         let mut c = connect(port).await;
-        c.query_drop("SELECT 1").await.expect("warm up: opens the reader");
+        c.query_drop("SELECT 1")
+            .await
+            .expect("warm up: opens the reader");
         macro_rules! run {
             ($want:expr, $fmt:literal) => {{
                 let tag = t.next();
@@ -181,7 +199,11 @@ fn routing_rules_by_where_statements_ran() {
         run!(Master, "UPDATE /*{T}*/ rw_t SET v = v + 1 WHERE id > 0").unwrap();
         run!(Master, "DELETE /*{T}*/ FROM rw_t WHERE v > 1000000").unwrap();
         run!(Master, "NO SUCH STATEMENT /*{T}*/").unwrap_err();
-        run!(Master, "INSERT /*{T}*/ INTO rw_t (v) VALUES (2) -- maxscale route to slave").unwrap();
+        run!(
+            Master,
+            "INSERT /*{T}*/ INTO rw_t (v) VALUES (2) -- maxscale route to slave"
+        )
+        .unwrap();
         // Transactions.
         c.query_drop("BEGIN").await.unwrap();
         run!(Master, "SELECT /*{T}*/ COUNT(*) FROM rw_t").unwrap();
@@ -196,8 +218,14 @@ fn routing_rules_by_where_statements_ran() {
         c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
         let ro1 = t.next();
         let ro2 = t.next();
-        let p1: Option<u16> = c.query_first(format!("SELECT /*{ro1}*/ @@port")).await.unwrap();
-        let p2: Option<u16> = c.query_first(format!("SELECT /*{ro2}*/ @@port")).await.unwrap();
+        let p1: Option<u16> = c
+            .query_first(format!("SELECT /*{ro1}*/ @@port"))
+            .await
+            .unwrap();
+        let p2: Option<u16> = c
+            .query_first(format!("SELECT /*{ro2}*/ @@port"))
+            .await
+            .unwrap();
         c.query_drop("COMMIT").await.unwrap();
         let ro_node = g.node_of_port(p1.unwrap());
         assert_eq!(p1, p2, "a read-only transaction stays on one reader");
@@ -205,8 +233,16 @@ fn routing_rules_by_where_statements_ran() {
         rows.push((ro1, Node(ro_node), "read-only transaction, 1st".into()));
         rows.push((ro2, Node(ro_node), "read-only transaction, 2nd".into()));
         // Reads that must see the master.
-        run!(Master, "SELECT /*{T}*/ v FROM rw_t ORDER BY id LIMIT 1 FOR UPDATE").unwrap();
-        run!(Master, "SELECT /*{T}*/ v FROM rw_t ORDER BY id LIMIT 1 LOCK IN SHARE MODE").unwrap();
+        run!(
+            Master,
+            "SELECT /*{T}*/ v FROM rw_t ORDER BY id LIMIT 1 FOR UPDATE"
+        )
+        .unwrap();
+        run!(
+            Master,
+            "SELECT /*{T}*/ v FROM rw_t ORDER BY id LIMIT 1 LOCK IN SHARE MODE"
+        )
+        .unwrap();
         run!(Master, "SELECT /*{T}*/ 1 INTO @into").unwrap();
         run!(Master, "SELECT /*{T}*/ LAST_INSERT_ID()").unwrap();
         run!(Master, "SELECT /*{T}*/ GET_LOCK('rw', 0)").unwrap();
@@ -220,7 +256,11 @@ fn routing_rules_by_where_statements_ran() {
         run!(Master, "CREATE TEMPORARY TABLE /*{T}*/ rw_tmp (a INT)").unwrap();
         run!(Master, "INSERT /*{T}*/ INTO rw_tmp VALUES (1)").unwrap();
         run!(Master, "SELECT /*{T}*/ a FROM rw_tmp").unwrap();
-        run!(Master, "SELECT /*{T}*/ x.a FROM rw_t JOIN rw_tmp x ON x.a = rw_t.v").unwrap();
+        run!(
+            Master,
+            "SELECT /*{T}*/ x.a FROM rw_t JOIN rw_tmp x ON x.a = rw_t.v"
+        )
+        .unwrap();
         run!(Reader, "SELECT /*{T}*/ COUNT(*) FROM rw_t").unwrap();
         run!(Master, "DROP TEMPORARY TABLE /*{T}*/ rw_tmp").unwrap();
         run!(Reader, "SELECT /*{T}*/ 4").unwrap();
@@ -238,12 +278,21 @@ fn routing_rules_by_where_statements_ran() {
         run!(Master, "CALL /*{T}*/ rw_p()").unwrap();
         // Session commands go everywhere; readers see the session's state.
         run!(Both, "SET /*{T}*/ @v = 42").unwrap();
-        let v: Option<i64> = c.query_first(format!("SELECT /*{}*/ @v", t.next())).await.unwrap();
-        assert_eq!(v, Some(42), "a user variable set in the session is visible on the reader");
+        let v: Option<i64> = c
+            .query_first(format!("SELECT /*{}*/ @v", t.next()))
+            .await
+            .unwrap();
+        assert_eq!(
+            v,
+            Some(42),
+            "a user variable set in the session is visible on the reader"
+        );
         run!(Both, "SET /*{T}*/ SESSION sql_mode = 'ANSI_QUOTES'").unwrap();
         let m: Option<String> = c.query_first("SELECT @@sql_mode").await.unwrap();
         assert_eq!(m.as_deref(), Some("ANSI_QUOTES"));
-        c.query_drop("SET SESSION sql_mode = DEFAULT").await.unwrap();
+        c.query_drop("SET SESSION sql_mode = DEFAULT")
+            .await
+            .unwrap();
         c.query_drop("USE sbtest").await.unwrap();
         let db: Option<String> = c.query_first("SELECT DATABASE()").await.unwrap();
         assert_eq!(db.as_deref(), Some("sbtest"), "USE reaches the reader");
@@ -258,8 +307,15 @@ fn routing_rules_by_where_statements_ran() {
             .await
             .unwrap();
         rows.push((warn_tag, Reader, "read with a warning".into()));
-        let warnings: Vec<Row> = c.query(format!("SHOW /*{}*/ WARNINGS", t.next())).await.unwrap();
-        assert_eq!(warnings.len(), 1, "SHOW WARNINGS reaches the backend that warned");
+        let warnings: Vec<Row> = c
+            .query(format!("SHOW /*{}*/ WARNINGS", t.next()))
+            .await
+            .unwrap();
+        assert_eq!(
+            warnings.len(),
+            1,
+            "SHOW WARNINGS reaches the backend that warned"
+        );
         // Hints.
         run!(Master, "SELECT /*{T}*/ 5 -- maxscale route to master").unwrap();
         run!(Master, "SELECT /*{T}*/ 6 /* datagate route to master */").unwrap();
@@ -267,24 +323,34 @@ fn routing_rules_by_where_statements_ran() {
         let hinted = g.addr(n);
         let tag = t.next();
         let _: Vec<Row> = c
-            .query(format!("SELECT /*{tag}*/ 7 /* maxscale route to server {hinted} */"))
+            .query(format!(
+                "SELECT /*{tag}*/ 7 /* maxscale route to server {hinted} */"
+            ))
             .await
             .unwrap();
         rows.push((tag, Node(n), format!("hint to server {hinted}")));
         let tag = t.next();
         let _: Vec<Row> = c
-            .query(format!("SELECT /*{tag}*/ 8 -- maxscale route to server {}", g.addr(master)))
+            .query(format!(
+                "SELECT /*{tag}*/ 8 -- maxscale route to server {}",
+                g.addr(master)
+            ))
             .await
             .unwrap();
         rows.push((tag, Master, "hint to the master by name".into()));
-        run!(Reader, "SELECT /*{T}*/ 9 -- maxscale route to server no-such-server").unwrap();
+        run!(
+            Reader,
+            "SELECT /*{T}*/ 9 -- maxscale route to server no-such-server"
+        )
+        .unwrap();
         run!(Reader, "SELECT /*{T}*/ 10 -- maxscale route to slave").unwrap();
         c.disconnect().await.unwrap();
     });
     let ran = t.ran(g, None);
     check_routes(&ran, master, &rows);
     assert!(
-        dg.log().contains("routing hint names a server that cannot be used"),
+        dg.log()
+            .contains("routing hint names a server that cannot be used"),
         "an unknown hinted server is logged"
     );
     let m = dg.metrics();
@@ -295,4 +361,361 @@ fn routing_rules_by_where_statements_ran() {
             "{series} counted"
         );
     }
+}
+
+const TYPES_TABLE: &str = "CREATE OR REPLACE TABLE appdb.rw_types (id INT PRIMARY KEY, \
+    c_tiny TINYINT, c_small SMALLINT, c_medium MEDIUMINT, c_int INT, c_big BIGINT, \
+    c_ubig BIGINT UNSIGNED, c_float FLOAT, c_double DOUBLE, c_dec DECIMAL(30,10), c_bit BIT(12), \
+    c_bool BOOLEAN, c_date DATE, c_dt DATETIME(6), c_ts TIMESTAMP(6) NULL, c_time TIME(6), \
+    c_year YEAR, c_char CHAR(10), c_varchar VARCHAR(100), c_binary BINARY(4), \
+    c_varbinary VARBINARY(10), c_tinyblob TINYBLOB, c_blob BLOB, c_mediumblob MEDIUMBLOB, \
+    c_longblob LONGBLOB, c_text TEXT, c_enum ENUM('a','b','c'), c_set SET('x','y','z'), \
+    c_json JSON, c_null INT, c_inet6 INET6, c_uuid UUID) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+
+const TYPE_COLUMNS: &str = "id, c_tiny, c_small, c_medium, c_int, c_big, c_ubig, c_float, \
+    c_double, c_dec, c_bit, c_bool, c_date, c_dt, c_ts, c_time, c_year, c_char, c_varchar, \
+    c_binary, c_varbinary, c_tinyblob, c_blob, c_mediumblob, c_longblob, c_text, c_enum, c_set, \
+    c_json, c_null, c_inet6, c_uuid";
+
+/// One value of every column type, bound as parameters of the binary protocol.
+fn type_values(id: i64) -> Vec<Value> {
+    let bytes = |b: &[u8]| Value::Bytes(b.to_vec());
+    let pattern = |n: usize| (0..n).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>();
+    vec![
+        Value::Int(id),
+        Value::Int(-128),
+        Value::Int(-32768),
+        Value::Int(8_388_607),
+        Value::Int(i64::from(i32::MIN)),
+        Value::Int(i64::MIN),
+        Value::UInt(u64::MAX),
+        Value::Float(1.5),
+        Value::Double(-2.25e100),
+        bytes(b"12345678901234567890.0123456789"),
+        bytes(&[0x0A, 0xBC]),
+        Value::Int(1),
+        Value::Date(2026, 12, 1, 0, 0, 0, 0),
+        Value::Date(2026, 12, 1, 19, 45, 1, 123_456),
+        Value::Date(2030, 1, 19, 3, 14, 7, 999_999),
+        Value::Time(true, 1, 2, 3, 4, 567_890),
+        Value::Int(2026),
+        bytes(b"abc"),
+        bytes("h\u{e9}llo \u{2713}".as_bytes()),
+        bytes(&[0, 1, 2, 3]),
+        bytes(&[255, 0, 255]),
+        Value::Bytes(pattern(200)),
+        Value::Bytes(pattern(60_000)),
+        Value::Bytes(pattern(1 << 20)),
+        Value::Bytes(pattern(3 << 20)),
+        bytes("text \u{2603}".as_bytes()),
+        bytes(b"b"),
+        bytes(b"x,z"),
+        bytes(br#"{"k": [1, 2]}"#),
+        Value::NULL,
+        bytes(b"2001:db8::1"),
+        bytes(b"123e4567-e89b-12d3-a456-426655440000"),
+    ]
+}
+
+/// Prepared statements: executes are routed by the statement's text (reads on a reader, writes
+/// and hinted reads on the master), and every column type round-trips through the binary
+/// protocol exactly as the server sends it directly.
+#[test]
+fn prepared_statements_route_and_round_trip_every_type() {
+    let _serial = support::serial();
+    let g = galera();
+    g.wait_all_serving(Duration::from_secs(60));
+    g.general_log_on();
+    g.root_sql(1, TYPES_TABLE).expect("types table");
+    let (dg, port) = proxy(g, "");
+    let master = master_node(g, &dg);
+    let t = Tags::new("ps");
+    let id = i64::from(std::process::id()) * 1000 + i64::from(t.prefix.len() as u32);
+    let (insert, on_master, on_reader) = (t.next(), t.next(), t.next());
+    let placeholders = vec!["?"; 32].join(", ");
+    let (via_master, via_reader, direct, text_via, text_direct) = rt().block_on(async {
+        let mut c = connect(port).await;
+        c.exec_drop(
+            format!("INSERT /*{insert}*/ INTO rw_types ({TYPE_COLUMNS}) VALUES ({placeholders})"),
+            type_values(id),
+        )
+        .await
+        .expect("insert every type");
+        let select = |tag: &str, hint: &str| {
+            format!("SELECT /*{tag}*/ {TYPE_COLUMNS} FROM rw_types WHERE id = ? {hint}")
+        };
+        let via_master: Row = c
+            .exec_first(select(&on_master, "-- maxscale route to master"), (id,))
+            .await
+            .expect("select on the master")
+            .expect("the row on the master");
+        let stmt = c.prep(select(&on_reader, "")).await.expect("prepare");
+        let mut via_reader = None;
+        for _ in 0..100 {
+            via_reader = c
+                .exec_first::<Row, _, _>(&stmt, (id,))
+                .await
+                .expect("select");
+            if via_reader.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let text_via: Row = c
+            .query_first(format!(
+                "SELECT {TYPE_COLUMNS} FROM rw_types WHERE id = {id}"
+            ))
+            .await
+            .expect("text select")
+            .expect("row");
+        c.close(stmt).await.expect("COM_STMT_CLOSE");
+        // The statement cache holds the others; after a close the session goes on.
+        let one: Option<i64> = c.exec_first("SELECT ?", (1,)).await.unwrap();
+        assert_eq!(one, Some(1));
+        c.disconnect().await.unwrap();
+        let mut d = Conn::new(opts(g.port(master))).await.expect("direct");
+        let direct: Row = d
+            .exec_first(select("direct", ""), (id,))
+            .await
+            .unwrap()
+            .unwrap();
+        let text_direct: Row = d
+            .query_first(format!(
+                "SELECT {TYPE_COLUMNS} FROM rw_types WHERE id = {id}"
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        d.disconnect().await.unwrap();
+        (
+            via_master,
+            via_reader.expect("the row on a reader"),
+            direct,
+            text_via,
+            text_direct,
+        )
+    });
+    let values = |r: &Row| r.clone().unwrap();
+    assert_eq!(
+        values(&via_master),
+        values(&direct),
+        "binary rows from the master"
+    );
+    assert_eq!(
+        values(&via_reader),
+        values(&direct),
+        "binary rows from a reader"
+    );
+    assert_eq!(values(&text_via), values(&text_direct), "text rows");
+    let sent = type_values(id);
+    let got = values(&direct);
+    for i in [
+        0, 1, 2, 3, 4, 5, 6, 9, 10, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 29,
+    ] {
+        let want = match &sent[i] {
+            Value::Int(v) if i == 0 => Value::Int(*v),
+            v => v.clone(),
+        };
+        let same = match (&want, &got[i]) {
+            (Value::Int(a), Value::UInt(b)) => i128::from(*a) == i128::from(*b),
+            (Value::UInt(a), Value::Int(b)) => i128::from(*a) == i128::from(*b),
+            (a, b) => a == b,
+        };
+        assert!(same, "column {i}: sent {want:?}, read back {:?}", got[i]);
+    }
+    let executed = t.ran(g, Some("Execute"));
+    let rows = [
+        (insert, Where::Master, "prepared INSERT".to_string()),
+        (
+            on_master,
+            Where::Master,
+            "prepared SELECT hinted to the master".to_string(),
+        ),
+        (on_reader, Where::Reader, "prepared SELECT".to_string()),
+    ];
+    check_routes(&executed, master, &rows);
+}
+
+/// The server error code of a failed statement, 0 for any other failure.
+fn code(e: &mysql_async::Error) -> u16 {
+    match e {
+        mysql_async::Error::Server(s) => s.code,
+        _ => 0,
+    }
+}
+
+/// Transactions in a loop on one session until `end`: `(acknowledged (client, n) commits,
+/// errors, longest gap between two commits)`.
+async fn trx_loop(
+    port: u16,
+    client: i64,
+    end: std::time::Instant,
+) -> (Vec<i64>, Vec<String>, Duration) {
+    let mut c = connect(port).await;
+    let (mut acked, mut errors) = (Vec::new(), Vec::new());
+    let (mut gap, mut last) = (Duration::ZERO, std::time::Instant::now());
+    let mut n = 0i64;
+    while std::time::Instant::now() < end {
+        n += 1;
+        let r: Result<(), mysql_async::Error> = async {
+            c.query_drop("BEGIN").await?;
+            c.exec_drop(
+                "INSERT INTO rw_replay (client, n) VALUES (?, ?)",
+                (client, n),
+            )
+            .await?;
+            let _: Option<i64> = c
+                .exec_first("SELECT COUNT(*) FROM rw_replay WHERE client = ?", (client,))
+                .await?;
+            c.query_drop("COMMIT").await
+        }
+        .await;
+        match r {
+            Ok(()) => {
+                acked.push(n);
+                gap = gap.max(last.elapsed());
+                last = std::time::Instant::now();
+            }
+            Err(e) => {
+                errors.push(format!("client {client} trx {n}: {e}"));
+                if matches!(e, mysql_async::Error::Io(_) | mysql_async::Error::Driver(_)) {
+                    c = connect(port).await;
+                }
+                let _ = c.query_drop("ROLLBACK").await;
+            }
+        }
+    }
+    (acked, errors, gap)
+}
+
+/// SIGKILL the master: a transaction left open across the kill is replayed on the new master
+/// and commits; one whose replayed reads differ gets ERR 1927; under a transaction load every
+/// acknowledged commit is on the new master exactly once. Prints the commit gap.
+#[test]
+fn master_kill_replays_open_transactions() {
+    let _serial = support::serial();
+    let g = galera();
+    let _heal = g.heal_on_drop();
+    g.wait_all_serving(Duration::from_secs(60));
+    g.root_sql(
+        1,
+        "CREATE OR REPLACE TABLE appdb.rw_replay (id INT AUTO_INCREMENT PRIMARY KEY, \
+         client INT, n INT, KEY (client)) ENGINE=InnoDB",
+    )
+    .expect("table");
+    let (dg, port) = proxy(g, "connect_timeout = \"10s\"");
+    let master = master_node(g, &dg);
+    let r = rt();
+    let (mut keep, mut differ) = r.block_on(async {
+        let mut keep = connect(port).await;
+        keep.query_drop("BEGIN").await.unwrap();
+        keep.query_drop("INSERT INTO rw_replay (client, n) VALUES (0, 1)")
+            .await
+            .unwrap();
+        let n: Option<i64> = keep
+            .query_first("SELECT COUNT(*) FROM rw_replay WHERE client = 0")
+            .await
+            .unwrap();
+        assert_eq!(n, Some(1));
+        let mut differ = connect(port).await;
+        differ.query_drop("BEGIN").await.unwrap();
+        let n: Option<i64> = differ
+            .query_first("SELECT COUNT(*) FROM rw_replay WHERE client = 9")
+            .await
+            .unwrap();
+        assert_eq!(n, Some(0));
+        let mut other = connect(port).await;
+        other
+            .query_drop("INSERT INTO rw_replay (client, n) VALUES (9, 1)")
+            .await
+            .unwrap();
+        other.disconnect().await.unwrap();
+        (keep, differ)
+    });
+    let end = std::time::Instant::now() + Duration::from_secs(9);
+    let load: Vec<_> = (1..=3)
+        .map(|client| std::thread::spawn(move || rt().block_on(trx_loop(port, client, end))))
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    g.kill(master);
+    let results: Vec<_> = load
+        .into_iter()
+        .map(|h| h.join().expect("load thread"))
+        .collect();
+    r.block_on(async {
+        keep.query_drop("INSERT INTO rw_replay (client, n) VALUES (0, 2)")
+            .await
+            .expect("the open transaction continues on the new master");
+        let n: Option<i64> = keep
+            .query_first("SELECT COUNT(*) FROM rw_replay WHERE client = 0")
+            .await
+            .unwrap();
+        assert_eq!(
+            n,
+            Some(2),
+            "the replayed transaction holds its first insert"
+        );
+        keep.query_drop("COMMIT")
+            .await
+            .expect("commit after replay");
+        let e = differ
+            .query_drop("INSERT INTO rw_replay (client, n) VALUES (9, 2)")
+            .await
+            .expect_err("a replay whose reads differ must fail");
+        assert_eq!(code(&e), 1927, "{e}");
+        let one: Option<i64> = differ.query_first("SELECT 1").await.unwrap();
+        assert_eq!(one, Some(1), "the session goes on after ERR 1927");
+    });
+    let new_master = master_node(g, &dg);
+    assert_ne!(new_master, master);
+    let rows = g
+        .root_sql(
+            new_master,
+            "SELECT client, n FROM appdb.rw_replay ORDER BY client, n",
+        )
+        .expect("rows");
+    let rows: Vec<(i64, i64)> = rows
+        .lines()
+        .filter_map(|l| {
+            let (a, b) = l.split_once('\t')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(rows.iter().filter(|r| r.0 == 0).count(), 2, "{rows:?}");
+    let mut errors = Vec::new();
+    let mut gap = Duration::ZERO;
+    for (client, (acked, errs, g)) in (1..=3).zip(&results) {
+        gap = gap.max(*g);
+        errors.extend(errs.iter().cloned());
+        assert!(
+            acked.len() > 10,
+            "client {client} committed only {}",
+            acked.len()
+        );
+        for n in acked {
+            let copies = rows.iter().filter(|r| **r == (client, *n)).count();
+            assert_eq!(
+                copies, 1,
+                "acknowledged commit ({client}, {n}) is there once"
+            );
+        }
+    }
+    eprintln!(
+        "master n{master} killed: longest commit gap {} ms, {} failed transactions: {errors:?}",
+        gap.as_millis(),
+        errors.len()
+    );
+    // Only a transaction whose COMMIT was in flight at the kill may fail: one per client.
+    assert!(errors.len() <= 3, "{errors:?}\n{}", dg.log_tail(40));
+    let m = dg.metrics();
+    let ok = support::metric_value(
+        &m,
+        "datagate_mysql_transaction_replays_total{listener=\"rw\",result=\"ok\"}",
+    );
+    let failed = support::metric_value(
+        &m,
+        "datagate_mysql_transaction_replays_total{listener=\"rw\",result=\"failed\"}",
+    );
+    assert!(ok >= Some(1.0), "replays counted: {ok:?}");
+    assert!(failed >= Some(1.0), "failed replays counted: {failed:?}");
 }

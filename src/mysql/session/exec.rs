@@ -253,8 +253,11 @@ impl Session {
                 self.lose_trx(reply_seq, why).await;
                 return Ok(None);
             }
-            if !retried && c.is_some_and(|c| c.kind == StatementKind::Read) {
-                // A read can run again; a write may have been applied.
+            let harmless = c.is_some_and(|c| {
+                matches!(c.kind, StatementKind::Read | StatementKind::Begin { .. })
+            });
+            if !retried && harmless {
+                // A read or a BEGIN can run again; a write may have been applied.
                 retried = true;
                 if self.ensure_master(need, reply_seq).await? {
                     continue;
