@@ -719,3 +719,341 @@ fn master_kill_replays_open_transactions() {
     assert!(ok >= Some(1.0), "replays counted: {ok:?}");
     assert!(failed >= Some(1.0), "failed replays counted: {failed:?}");
 }
+
+/// Point reads in a loop on one session until `end`: `(reads, errors, ports seen)`.
+async fn read_loop(port: u16, end: std::time::Instant) -> (u32, Vec<String>, BTreeSet<u16>) {
+    let mut c = connect(port).await;
+    let (mut reads, mut errors, mut ports) = (0, Vec::new(), BTreeSet::new());
+    while std::time::Instant::now() < end {
+        match c.query_first::<u16, _>("SELECT @@port").await {
+            Ok(p) => {
+                reads += 1;
+                ports.extend(p);
+            }
+            Err(e) => {
+                errors.push(e.to_string());
+                if matches!(e, mysql_async::Error::Io(_) | mysql_async::Error::Driver(_)) {
+                    c = connect(port).await;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    (reads, errors, ports)
+}
+
+/// Sessions spread over both readers (least connections); SIGKILL of a reader under reads: the
+/// reads move to the other reader without a single error.
+#[test]
+fn reads_spread_and_survive_a_reader_kill() {
+    let _serial = support::serial();
+    let g = galera();
+    let _heal = g.heal_on_drop();
+    g.wait_all_serving(Duration::from_secs(60));
+    let (dg, port) = proxy(g, "");
+    let master = master_node(g, &dg);
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    let load: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(move || rt().block_on(read_loop(port, end))))
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let victim = (1..=3).find(|n| *n != master).expect("a reader");
+    g.kill(victim);
+    let results: Vec<_> = load
+        .into_iter()
+        .map(|h| h.join().expect("reader thread"))
+        .collect();
+    let mut all_ports = BTreeSet::new();
+    for (reads, errors, ports) in &results {
+        assert!(
+            errors.is_empty(),
+            "reads failed: {errors:?}\n{}",
+            dg.log_tail(30)
+        );
+        assert!(*reads > 50, "only {reads} reads");
+        all_ports.extend(ports);
+    }
+    let readers: BTreeSet<u16> = (1..=3)
+        .filter(|n| *n != master)
+        .map(|n| g.port(n))
+        .collect();
+    assert_eq!(
+        all_ports, readers,
+        "4 sessions use both readers and never the master"
+    );
+}
+
+/// A desynced reader leaves the serving set within one monitor interval and its sessions read
+/// elsewhere; it comes back when resynced.
+#[test]
+fn desynced_reader_leaves_the_rotation() {
+    let _serial = support::serial();
+    let g = galera();
+    let _heal = g.heal_on_drop();
+    g.wait_all_serving(Duration::from_secs(60));
+    let (dg, port) = proxy(g, "");
+    let master = master_node(g, &dg);
+    rt().block_on(async {
+        let mut c = connect(port).await;
+        let p: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
+        let reader = g.node_of_port(p);
+        assert_ne!(reader, master);
+        let t0 = std::time::Instant::now();
+        g.desync(reader);
+        let mut moved = None;
+        while t0.elapsed() < Duration::from_secs(5) {
+            let q: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
+            if q != p {
+                moved = Some((t0.elapsed(), q));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let (after, q) = moved.expect("reads leave the desynced node");
+        eprintln!(
+            "desynced n{reader}: reads moved to port {q} after {} ms",
+            after.as_millis()
+        );
+        // One 250 ms monitor interval, plus the lab script that desyncs, the monitor round
+        // itself and the scheduling of this test.
+        assert!(after < Duration::from_millis(1000), "{after:?}");
+        for _ in 0..20 {
+            let q: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
+            assert_ne!(q, p, "no read on the desynced node");
+        }
+        g.resync(reader);
+        c.disconnect().await.unwrap();
+    });
+}
+
+/// With `causal_reads`, reads on a reader after the session's first write wait for the cluster
+/// (`wsrep_sync_wait`), so the session always reads its own writes; before any write they do not.
+#[test]
+fn causal_reads_see_the_sessions_writes() {
+    let _serial = support::serial();
+    let g = galera();
+    g.wait_all_serving(Duration::from_secs(60));
+    g.general_log_on();
+    g.root_sql(
+        1,
+        "CREATE OR REPLACE TABLE appdb.rw_causal (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
+    )
+    .expect("table");
+    let (dg, port) = proxy(g, "causal_reads = true");
+    let master = master_node(g, &dg);
+    let t = Tags::new("causal");
+    let (before, after) = (t.next(), t.next());
+    rt().block_on(async {
+        let mut c = connect(port).await;
+        let _: Option<i64> = c
+            .query_first(format!("SELECT /*{before}*/ 1"))
+            .await
+            .unwrap();
+        for i in 0..200 {
+            c.exec_drop("INSERT INTO rw_causal (id, v) VALUES (?, ?)", (i, i))
+                .await
+                .unwrap();
+            let v: Option<i64> = c
+                .query_first(format!("SELECT v FROM rw_causal WHERE id = {i}"))
+                .await
+                .unwrap();
+            assert_eq!(v, Some(i), "read {i} right after its write");
+        }
+        let p: Option<u16> = c
+            .query_first(format!("SELECT /*{after}*/ @@port"))
+            .await
+            .unwrap();
+        assert_ne!(
+            g.node_of_port(p.unwrap()),
+            master,
+            "causal reads still use the reader"
+        );
+        c.disconnect().await.unwrap();
+    });
+    let mut seen = Vec::new();
+    for n in 1..=3 {
+        seen.extend(g.logged(n, &t.prefix).into_iter().map(|(_, a)| a));
+    }
+    let text = |tag: &str| {
+        seen.iter()
+            .find(|a| a.contains(tag))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        !text(&before).contains("wsrep_sync_wait"),
+        "{}",
+        text(&before)
+    );
+    assert!(
+        text(&after).starts_with("SET STATEMENT wsrep_sync_wait=1 FOR SELECT"),
+        "{}",
+        text(&after)
+    );
+}
+
+/// A reader that answers a session command differently from the master (here a table that
+/// exists only on the master, as a non-replicated MyISAM table can) leaves the session, and the
+/// daemon says so; the session goes on.
+#[test]
+fn reader_disagreeing_on_a_session_command_is_dropped() {
+    let _serial = support::serial();
+    let g = galera();
+    g.wait_all_serving(Duration::from_secs(60));
+    let (dg, port) = proxy(g, "");
+    let master = master_node(g, &dg);
+    g.root_sql(
+        master,
+        "SET SESSION wsrep_on = OFF; CREATE OR REPLACE TABLE appdb.rw_local (a INT) ENGINE=MyISAM",
+    )
+    .expect("a table on the master only");
+    rt().block_on(async {
+        let mut c = connect(port).await;
+        let p: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
+        assert_ne!(g.node_of_port(p), master);
+        c.query_drop("SET @n = (SELECT COUNT(*) FROM appdb.rw_local)")
+            .await
+            .expect("the master's answer reaches the client");
+        let q: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
+        assert_ne!(
+            q, p,
+            "the disagreeing reader is no longer used by the session"
+        );
+        let n: Option<i64> = c.query_first("SELECT @n").await.unwrap();
+        assert_eq!(n, Some(0), "reads go where the session history holds");
+        c.disconnect().await.unwrap();
+    });
+    assert!(
+        dg.wait_log(
+            "answered a session command differently",
+            Duration::from_secs(2)
+        ),
+        "{}",
+        dg.log_tail(20)
+    );
+    for n in 1..=3 {
+        let _ = g.root_sql(
+            n,
+            "SET SESSION wsrep_on = OFF; DROP TABLE IF EXISTS appdb.rw_local",
+        );
+    }
+}
+
+/// Puts `read_only = OFF` back on every node when dropped.
+struct Writable<'a>(&'a GaleraLab);
+
+impl Drop for Writable<'_> {
+    fn drop(&mut self) {
+        for n in 1..=3 {
+            let _ = self.0.root_sql(n, "SET GLOBAL read_only = OFF");
+        }
+    }
+}
+
+/// With every node `read_only` the cluster has readers but no master: `error_on_write` refuses
+/// writes with ERR 1290 and keeps the session, `fail_on_write` closes it at the first write,
+/// `fail_instantly` at the first command that needs the master; reads go on meanwhile and
+/// session commands run on the reader (except with `fail_instantly`).
+#[test]
+fn master_failure_modes_without_a_master() {
+    let _serial = support::serial();
+    let g = galera();
+    g.wait_all_serving(Duration::from_secs(60));
+    g.root_sql(
+        1,
+        "CREATE OR REPLACE TABLE appdb.rw_modes (a INT) ENGINE=InnoDB",
+    )
+    .expect("table");
+    let modes = ["error_on_write", "fail_on_write", "fail_instantly"];
+    let daemons: Vec<(Datagate, u16)> = modes
+        .iter()
+        .map(|m| {
+            proxy(
+                g,
+                &format!("master_failure_mode = \"{m}\"\nconnect_timeout = \"1s\""),
+            )
+        })
+        .collect();
+    let r = rt();
+    let mut sessions: Vec<Conn> = r.block_on(async {
+        let mut v = Vec::new();
+        for (_, port) in &daemons {
+            let mut c = connect(*port).await;
+            c.query_drop("INSERT INTO rw_modes VALUES (1)")
+                .await
+                .unwrap();
+            c.query_drop("SELECT 1").await.unwrap();
+            v.push(c);
+        }
+        v
+    });
+    let _writable = Writable(g);
+    for n in 1..=3 {
+        g.root_sql(n, "SET GLOBAL read_only = ON")
+            .expect("read_only");
+    }
+    let no_master = wait_until(Duration::from_secs(5), || {
+        daemons.iter().all(|(dg, _)| {
+            dg.get("/api/v1/servers")
+                .is_ok_and(|(_, b)| b.contains("\"master\": null"))
+        })
+    });
+    assert!(
+        no_master,
+        "{}",
+        daemons[0].0.get("/api/v1/servers").unwrap().1
+    );
+    r.block_on(async {
+        let insert = "INSERT INTO rw_modes VALUES (2)";
+        // error_on_write
+        let c = &mut sessions[0];
+        let e = c.query_drop(insert).await.expect_err("no master");
+        assert_eq!(code(&e), 1290, "{e}");
+        c.query_drop("SET @m = 7")
+            .await
+            .expect("a session command on the reader");
+        let m: Option<i64> = c.query_first("SELECT @m").await.unwrap();
+        assert_eq!(m, Some(7));
+        let e = c.query_drop(insert).await.expect_err("still no master");
+        assert_eq!(code(&e), 1290, "{e}");
+        // fail_on_write
+        let c = &mut sessions[1];
+        c.query_drop("SET @m = 8")
+            .await
+            .expect("a session command on the reader");
+        let m: Option<i64> = c.query_first("SELECT @m").await.unwrap();
+        assert_eq!(m, Some(8));
+        c.query_drop(insert).await.expect_err("no master");
+        assert!(
+            c.query_drop("SELECT 1").await.is_err(),
+            "closed after the write"
+        );
+        // fail_instantly
+        let c = &mut sessions[2];
+        let _: Option<i64> = c.query_first("SELECT 1").await.expect("reads on a reader");
+        c.query_drop("SET @m = 9")
+            .await
+            .expect_err("needs the master");
+        assert!(c.query_drop("SELECT 1").await.is_err(), "closed");
+    });
+    drop(_writable);
+    // A master again: the error_on_write session writes, with its history on the new master.
+    let back = wait_until(Duration::from_secs(5), || {
+        daemons[0]
+            .0
+            .get("/api/v1/servers")
+            .is_ok_and(|(_, b)| !b.contains("\"master\": null"))
+    });
+    assert!(back);
+    r.block_on(async {
+        let c = &mut sessions[0];
+        c.query_drop("INSERT INTO rw_modes VALUES (3)")
+            .await
+            .expect("a master again");
+        let m: Option<i64> = c
+            .query_first("SELECT @m -- maxscale route to master")
+            .await
+            .unwrap();
+        assert_eq!(m, Some(7), "the master got the session history");
+    });
+}

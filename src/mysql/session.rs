@@ -230,7 +230,11 @@ impl Session {
                 if self.replay_trx().await {
                     return Ok(true);
                 }
-                self.lose_trx(reply_seq, "the master changed").await;
+                self.lose_trx(
+                    reply_seq,
+                    "the master changed; the transaction was rolled back",
+                )
+                .await;
                 return Ok(false);
             }
         }
@@ -245,7 +249,7 @@ impl Session {
         self.trx.clear();
         self.state.master_status = StatusFlags::SERVER_STATUS_AUTOCOMMIT;
         self.state.ro_trx = false;
-        let msg = format!("Connection was killed: {why}; the transaction was rolled back");
+        let msg = format!("Connection was killed: {why}");
         self.client.send_err(reply_seq, 1927, "08S01", &msg).await;
     }
 

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
+use super::super::backend::BackendError;
 use super::super::classify::{Classification, Route, StatementKind, classify, route};
 use super::super::codec::{HEADER_LEN, MAX_CHUNK};
 use super::super::frontend::frame_head;
@@ -17,6 +18,7 @@ use super::conn::{Conn, Outcome, Receive, RelayError, Sink};
 use super::history::used_database;
 use super::stmt::{FrameError, backend_frame};
 use super::{End, Need, Session, Target};
+use crate::config::MasterFailureMode;
 
 /// What a command is, for the statement ids it carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -246,9 +248,9 @@ impl Session {
                     continue;
                 }
                 let why = if commit {
-                    "the master was lost during COMMIT (it may or may not have committed)"
+                    "the master was lost during COMMIT; whether the transaction committed is unknown"
                 } else {
-                    "the master was lost"
+                    "the master was lost; the transaction was rolled back"
                 };
                 self.lose_trx(reply_seq, why).await;
                 return Ok(None);
@@ -306,7 +308,11 @@ impl Session {
             match target {
                 Some(Target::Reader) => {}
                 None if mode == ReaderMode::Pinned && self.state.ro_trx => {
-                    self.lose_trx(reply_seq, "the reader was lost").await;
+                    self.lose_trx(
+                        reply_seq,
+                        "the reader was lost; the transaction was rolled back",
+                    )
+                    .await;
                     return Ok(None);
                 }
                 _ => break,
@@ -352,7 +358,11 @@ impl Session {
                     }
                     if mode == ReaderMode::Pinned {
                         if self.state.ro_trx {
-                            self.lose_trx(reply_seq, "the reader was lost").await;
+                            self.lose_trx(
+                                reply_seq,
+                                "the reader was lost; the transaction was rolled back",
+                            )
+                            .await;
                         } else {
                             let msg = format!("datagate: lost connection to the reader: {error}");
                             self.client.send_err(reply_seq, 2013, "HY000", &msg).await;
@@ -376,6 +386,10 @@ impl Session {
         c: Option<&Classification<'_>>,
         reply_seq: u8,
     ) -> Result<Option<bool>, End> {
+        let mode = self.shared.cfg.master_failure_mode;
+        if mode != MasterFailureMode::FailInstantly && self.shared.snapshot().master.is_none() {
+            return self.session_command_on_reader(frame, c, reply_seq).await;
+        }
         if !self.ensure_master(Need::Read, reply_seq).await? {
             return Ok(None);
         }
@@ -416,7 +430,11 @@ impl Session {
                     return Err(End);
                 }
                 if was_in {
-                    self.lose_trx(reply_seq, "the master was lost").await;
+                    self.lose_trx(
+                        reply_seq,
+                        "the master was lost; the transaction was rolled back",
+                    )
+                    .await;
                 } else {
                     let msg = format!("datagate: lost connection to the master: {error}");
                     self.client.send_err(reply_seq, 2013, "HY000", &msg).await;
@@ -453,6 +471,57 @@ impl Session {
             self.record_trx(frame, was_in, checksum, outcome.checksum);
         }
         Ok(Some(ok))
+    }
+
+    /// Without a master (`fail_on_write`, `error_on_write`): a session command runs on the
+    /// reader alone and joins the history, which a master gets when there is one again.
+    async fn session_command_on_reader(
+        &mut self,
+        frame: &[u8],
+        c: Option<&Classification<'_>>,
+        reply_seq: u8,
+    ) -> Result<Option<bool>, End> {
+        let mut exclude = Vec::new();
+        if self.ensure_reader(None, &mut exclude).await != Some(Target::Reader) {
+            let e = BackendError::Timeout("the master (no master known)".into());
+            self.no_master(Need::Read, reply_seq, &e).await?;
+            return Ok(None);
+        }
+        let caps = self.login.capabilities;
+        let Some(r) = self.reader.as_mut() else {
+            return Ok(None);
+        };
+        let result = r
+            .exchange(
+                frame,
+                caps,
+                Sink::Client(&mut self.client),
+                Receive::default(),
+            )
+            .await;
+        let o = match result {
+            Ok(o) => o,
+            Err(RelayError::Client) => return Err(End),
+            Err(RelayError::Backend { error, relayed }) => {
+                self.reader = None;
+                if relayed {
+                    return Err(End);
+                }
+                let msg = format!("datagate: lost connection to the reader: {error}");
+                self.client.send_err(reply_seq, 2013, "HY000", &msg).await;
+                return Ok(None);
+            }
+        };
+        if let Some(st) = o.status() {
+            self.state.status_of(Target::Reader, st);
+        }
+        if o.ok() {
+            self.remember(frame, c);
+        }
+        if let Some(c) = c {
+            self.state.after(c, Target::Reader, o.ok());
+        }
+        Ok(Some(o.ok()))
     }
 
     /// Keeps a session command that succeeded for connections opened later.
