@@ -1057,3 +1057,86 @@ fn master_failure_modes_without_a_master() {
         assert_eq!(m, Some(7), "the master got the session history");
     });
 }
+
+/// A read-only cursor (COM_STMT_EXECUTE with CURSOR_TYPE_READ_ONLY, then COM_STMT_FETCH): the
+/// fetches reach the reader that opened the cursor, with a query of the session in between.
+#[test]
+fn cursor_fetches_stay_on_the_reader() {
+    use datagate::mysql::client::{ConnectOptions, Connection, Password};
+    use mysql_common::constants::Command as Cmd;
+    let _serial = support::serial();
+    let g = galera();
+    g.wait_all_serving(Duration::from_secs(60));
+    g.general_log_on();
+    g.root_sql(
+        1,
+        "CREATE OR REPLACE TABLE appdb.rw_cursor (a INT PRIMARY KEY) ENGINE=InnoDB; \
+         INSERT INTO appdb.rw_cursor SELECT seq FROM appdb.seq_1_to_10",
+    )
+    .expect("table");
+    let (dg, port) = proxy(g, "");
+    let master = master_node(g, &dg);
+    let t = Tags::new("cursor");
+    let tag = t.next();
+    rt().block_on(async {
+        let mut c = Connection::connect(&ConnectOptions {
+            addr: format!("127.0.0.1:{port}"),
+            user: APP_USER.into(),
+            password: Password::Cleartext(APP_PASSWORD.into()),
+            database: Some(APP_DB.into()),
+            connect_timeout: Duration::from_secs(5),
+            proxy_header: None,
+        })
+        .await
+        .expect("connect");
+        let sql = format!("SELECT /*{tag}*/ a FROM rw_cursor ORDER BY a");
+        c.send_command(Cmd::COM_STMT_PREPARE, sql.as_bytes())
+            .await
+            .unwrap();
+        let ok = c.read_packet().await.unwrap().payload;
+        assert_eq!(ok[0], 0, "prepare OK: {ok:?}");
+        let id = ok[1..5].to_vec();
+        let columns = u16::from_le_bytes([ok[5], ok[6]]);
+        for _ in 0..columns {
+            c.read_packet().await.unwrap();
+        }
+        let mut exec = id.clone();
+        exec.extend_from_slice(&[1, 1, 0, 0, 0]); // CURSOR_TYPE_READ_ONLY, iteration 1
+        c.send_command(Cmd::COM_STMT_EXECUTE, &exec).await.unwrap();
+        assert_eq!(
+            c.read_packet().await.unwrap().payload[..],
+            [1],
+            "one column"
+        );
+        c.read_packet().await.unwrap();
+        let eof = c.read_packet().await.unwrap().payload;
+        assert_eq!(eof[0], 0xFE, "{eof:?}");
+        let status = u16::from_le_bytes([eof[3], eof[4]]);
+        assert_ne!(status & 0x40, 0, "SERVER_STATUS_CURSOR_EXISTS");
+        let mut rows = 0;
+        loop {
+            let rows_before = rows;
+            let mut fetch = id.clone();
+            fetch.extend_from_slice(&3u32.to_le_bytes());
+            c.send_command(Cmd::COM_STMT_FETCH, &fetch).await.unwrap();
+            let last = loop {
+                let p = c.read_packet().await.unwrap().payload;
+                match p[0] {
+                    0x00 => rows += 1,
+                    0xFE => break u16::from_le_bytes([p[3], p[4]]) & 0x80 != 0,
+                    _ => panic!("fetch failed: {p:?}"),
+                }
+            };
+            assert!(rows > rows_before || last, "a fetch returns rows");
+            if last {
+                break;
+            }
+            let one = c.query("SELECT 1").await.expect("a query between fetches");
+            assert_eq!(one, vec![vec![Some("1".to_string())]]);
+        }
+        assert_eq!(rows, 10);
+        c.quit().await;
+    });
+    let executed = t.ran(g, Some("Execute"));
+    check_routes(&executed, master, &[(tag, Where::Reader, "cursor".into())]);
+}

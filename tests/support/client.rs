@@ -83,15 +83,16 @@ pub fn run_cmd(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
         .map_err(|e| format!("cannot run {desc}: {e} (is the package installed?)"))?;
     let mut so = child.stdout.take().expect("piped stdout");
     let mut se = child.stderr.take().expect("piped stderr");
+    // Lossy: a dump may hold bytes that are not UTF-8.
     let t_out = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = so.read_to_string(&mut s);
-        s
+        let mut b = Vec::new();
+        let _ = so.read_to_end(&mut b);
+        String::from_utf8_lossy(&b).into_owned()
     });
     let t_err = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = se.read_to_string(&mut s);
-        s
+        let mut b = Vec::new();
+        let _ = se.read_to_end(&mut b);
+        String::from_utf8_lossy(&b).into_owned()
     });
     let deadline = Instant::now() + timeout;
     let status = loop {
