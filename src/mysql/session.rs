@@ -11,9 +11,9 @@
 
 mod conn;
 mod exec;
-mod history;
+pub mod history;
 mod login;
-mod prepared;
+pub mod prepared;
 mod state;
 mod stmt;
 mod trx;
