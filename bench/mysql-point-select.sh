@@ -9,7 +9,11 @@
 #      127.0.0.1:13306 127.0.0.1:13307 127.0.0.1:13308; the test lab is 1380x),
 #      TESTS (default "oltp_point_select:THREADS oltp_read_only:4"; NAME:THREADS each),
 #      DATAGATE (binary, default target/release/datagate), WORKERS (datagate threads, default 1),
-#      SPLIT (datagate read_write_split, default true).
+#      SPLIT (datagate read_write_split, default true),
+#      NODE_CPU (percent of one core each node may use, e.g. 40: every mariadbd gets a CPU
+#      quota of its own, as if each node were a host of its own; default: no quota).
+# On one small machine the nodes, sysbench and the proxies share the same cores, so spreading
+# reads over more nodes cannot add capacity; NODE_CPU shows what it adds when it can.
 # Needs the sbtest tables (lab/sysbench.sh prepare) and the app/app + monitor/monitor accounts.
 set -euo pipefail
 
@@ -22,6 +26,7 @@ read -r -a NODES <<<"$GALERA"
 MASTER=${NODES[0]}
 TESTS=${TESTS:-oltp_point_select:$THREADS oltp_read_only:4}
 SPLIT=${SPLIT:-true}
+NODE_CPU=${NODE_CPU:-}
 BASE=${BENCH_PORT_BASE:-27500}
 HAP_PORT=$BASE DG_PORT=$((BASE + 1)) ADMIN_PORT=$((BASE + 2))
 DIR=$(mktemp -d /tmp/datagate-bench.XXXXXX)
@@ -32,9 +37,43 @@ for c in sysbench haproxy mariadb; do
 done
 [ -x "$DG" ] || { echo "missing $DG (cargo build --release)" >&2; exit 1; }
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
+pids=() capped=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for cg in "${capped[@]}"; do uncap "$cg"; done
+  rm -rf "$DIR"
+}
 trap cleanup EXIT
+
+# cgroup (v2, else v1 cpu controller) holding each capped node.
+CG_ROOT=/sys/fs/cgroup
+[ -f $CG_ROOT/cgroup.controllers ] || CG_ROOT=/sys/fs/cgroup/cpu
+cap() { # cap PORT : the mariadbd listening on PORT gets NODE_CPU % of a core
+  local port=$1 pid cg
+  pid=$(ss -Hltnp "sport = :$port" | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)
+  [ -n "$pid" ] || { echo "no process listens on $port" >&2; exit 1; }
+  cg=$CG_ROOT/datagate-bench-$port
+  mkdir -p "$cg"
+  if [ -f "$cg/cpu.max" ]; then
+    echo "$((NODE_CPU * 1000)) 100000" >"$cg/cpu.max"
+  else
+    echo 100000 >"$cg/cpu.cfs_period_us"
+    echo $((NODE_CPU * 1000)) >"$cg/cpu.cfs_quota_us"
+  fi
+  echo "$pid" >"$cg/cgroup.procs"
+  capped+=("$cg")
+}
+uncap() { # uncap CGROUP : its processes back to the root group, then remove it
+  local p
+  while read -r p; do echo "$p" >"$CG_ROOT/cgroup.procs" 2>/dev/null || true; done <"$1/cgroup.procs"
+  rmdir "$1" 2>/dev/null || true
+}
+if [ -n "$NODE_CPU" ]; then
+  [ -f $CG_ROOT/cgroup.controllers ] && ! grep -qw cpu $CG_ROOT/cgroup.subtree_control &&
+    echo +cpu >$CG_ROOT/cgroup.subtree_control
+  for n in "${NODES[@]}"; do cap "${n##*:}"; done
+fi
 
 cat >"$DIR/haproxy.cfg" <<CFG
 global
@@ -104,7 +143,7 @@ run() {
 
 for t in $TESTS; do
   test=${t%%:*} threads=${t##*:}
-  echo "$test, $threads threads, ${SECS}s each, master $MASTER, datagate over ${#NODES[@]} nodes (read_write_split = $SPLIT)"
+  echo "$test, $threads threads, ${SECS}s each, master $MASTER, datagate over ${#NODES[@]} nodes (read_write_split = $SPLIT)${NODE_CPU:+, each node capped at $NODE_CPU% of a core}"
   run "$test" "$threads" direct "${MASTER##*:}"
   run "$test" "$threads" haproxy "$HAP_PORT" "$HAP_PID"
   run "$test" "$threads" datagate "$DG_PORT" "$DG_PID"

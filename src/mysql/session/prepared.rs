@@ -185,7 +185,7 @@ pub fn exec_types(payload: &[u8], params: u16) -> Result<ExecTypes<'_>, ExecErro
 pub fn bind_types(frame: &[u8], params: u16, types: &[u8]) -> Option<BytesMut> {
     let payload = frame.get(HEADER_LEN..)?;
     let at = bound_flag_at(params);
-    if payload.get(at) != Some(&0) || types.len() != 2 * usize::from(params) {
+    if params == 0 || payload.get(at) != Some(&0) || types.len() != 2 * usize::from(params) {
         return None;
     }
     let len = payload.len() + types.len();
@@ -288,5 +288,8 @@ mod tests {
         assert_eq!(&out[..], &frame(&execute(true))[..]);
         assert!(bind_types(&frame(&execute(true)), 2, &[0x08, 0, 0x0F, 0]).is_none());
         assert!(bind_types(&unbound, 2, &[0x08, 0]).is_none());
+        // No parameters: no flag to set (found by the mysql_stmt fuzz target).
+        let none = frame(&[0x17, 7, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+        assert!(bind_types(&none, 0, &[]).is_none());
     }
 }
