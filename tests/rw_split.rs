@@ -1,155 +1,17 @@
 //! Read/write splitting against the real 3-node Galera lab. Where a statement ran is read from
 //! each node's general query log (every statement carries a unique tag in a comment), never
-//! from datagate's own logs: the routing rules table, prepared statements, read-only
-//! transactions, session state on readers, temporary tables, hints, causal reads, reader
-//! selection and failure, session command disagreement, and `master_failure_mode`.
+//! from datagate's own logs: the routing rules table, prepared statements and cursors, session
+//! state on readers, temporary tables, hints, causal reads, and a reader that disagrees on a
+//! session command. Failover is in `rw_failover.rs`.
 
 mod support;
 
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder, Row, Value};
-use support::{APP_DB, APP_PASSWORD, APP_USER, Datagate, GaleraLab, free_port, galera, wait_until};
-
-/// A daemon over the lab's cluster with a `[[mysql]]` listener (`extra` lines added to it).
-fn proxy(g: &GaleraLab, extra: &str) -> (Datagate, u16) {
-    let (port, admin) = (free_port(), free_port());
-    let cfg = format!(
-        "[admin]\nlisten = \"127.0.0.1:{admin}\"\n{}\
-         [[mysql]]\nname = \"rw\"\nlisten = \"127.0.0.1:{port}\"\ncluster = \"g\"\n{extra}\n",
-        g.config_section("g")
-    );
-    (support::datagate(&cfg), port)
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn opts(port: u16) -> OptsBuilder {
-    OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(port)
-        .prefer_socket(false)
-        .user(Some(APP_USER))
-        .pass(Some(APP_PASSWORD))
-        .db_name(Some(APP_DB))
-}
-
-async fn connect(port: u16) -> Conn {
-    Conn::new(opts(port))
-        .await
-        .expect("connect through datagate")
-}
-
-/// The master's node number, as datagate's monitor sees it.
-fn master_node(g: &GaleraLab, dg: &Datagate) -> usize {
-    let (_, body) = dg.get("/api/v1/servers").expect("GET /api/v1/servers");
-    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    let addr = v["galera"]["g"]["master"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no master in {body}"));
-    let port: u16 = addr
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
-    g.node_of_port(port)
-}
-
-/// Unique tags for statements: `PREFIX` + `q<N>z`.
-struct Tags {
-    prefix: String,
-    n: AtomicU32,
-}
-
-impl Tags {
-    fn new(what: &str) -> Tags {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        Tags {
-            prefix: format!("dg{what}{}x{nanos}", std::process::id()),
-            n: AtomicU32::new(0),
-        }
-    }
-
-    fn next(&self) -> String {
-        format!(
-            "{}q{}z",
-            self.prefix,
-            self.n.fetch_add(1, Ordering::Relaxed)
-        )
-    }
-
-    /// For each node, the tags its general log holds (with `command_type` filter if given).
-    fn ran(&self, g: &GaleraLab, command_type: Option<&str>) -> [Vec<String>; 3] {
-        let mut out: [Vec<String>; 3] = Default::default();
-        for (i, seen) in out.iter_mut().enumerate() {
-            for (ct, arg) in g.logged(i + 1, &self.prefix) {
-                if command_type.is_some_and(|want| want != ct) {
-                    continue;
-                }
-                let mut rest = arg.as_str();
-                while let Some(at) = rest.find(&self.prefix) {
-                    let tail = &rest[at..];
-                    let end = tail.find('z').map(|e| e + 1).unwrap_or(tail.len());
-                    seen.push(tail[..end].to_string());
-                    rest = &tail[end..];
-                }
-            }
-        }
-        out
-    }
-}
-
-/// Where a statement must have run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Where {
-    /// Only on the master.
-    Master,
-    /// On exactly one node, not the master.
-    Reader,
-    /// On the master and on the session's reader.
-    Both,
-    /// On this node only.
-    Node(usize),
-}
-
-/// Nodes whose log holds `tag`.
-fn nodes_of(ran: &[Vec<String>; 3], tag: &str) -> BTreeSet<usize> {
-    (0..3)
-        .filter(|i| ran[*i].iter().any(|t| t == tag))
-        .map(|i| i + 1)
-        .collect()
-}
-
-/// Checks every `(tag, where, what)` against the logs; all mismatches in one panic.
-fn check_routes(ran: &[Vec<String>; 3], master: usize, rows: &[(String, Where, String)]) {
-    let mut bad = Vec::new();
-    for (tag, want, what) in rows {
-        let nodes = nodes_of(ran, tag);
-        let ok = match want {
-            Where::Master => nodes == BTreeSet::from([master]),
-            Where::Reader => nodes.len() == 1 && !nodes.contains(&master),
-            Where::Both => nodes.len() == 2 && nodes.contains(&master),
-            Where::Node(n) => nodes == BTreeSet::from([*n]),
-        };
-        if !ok {
-            bad.push(format!(
-                "{what}: expected {want:?} (master n{master}), ran on {nodes:?}"
-            ));
-        }
-    }
-    assert!(bad.is_empty(), "routing mismatches:\n{}", bad.join("\n"));
-}
+use mysql_async::{Conn, Row, Value};
+use support::rw::{Tags, Where, check_routes, connect, master_node, opts, proxy, rt};
+use support::{APP_DB, APP_PASSWORD, APP_USER, galera};
 
 /// Every row of the routing rules table (text protocol), one session.
 #[test]
@@ -536,296 +398,88 @@ fn prepared_statements_route_and_round_trip_every_type() {
     check_routes(&executed, master, &rows);
 }
 
-/// The server error code of a failed statement, 0 for any other failure.
-fn code(e: &mysql_async::Error) -> u16 {
-    match e {
-        mysql_async::Error::Server(s) => s.code,
-        _ => 0,
-    }
-}
-
-/// Transactions in a loop on one session until `end`: `(acknowledged (client, n) commits,
-/// errors, longest gap between two commits)`.
-async fn trx_loop(
-    port: u16,
-    client: i64,
-    end: std::time::Instant,
-) -> (Vec<i64>, Vec<String>, Duration) {
-    let mut c = connect(port).await;
-    let (mut acked, mut errors) = (Vec::new(), Vec::new());
-    let (mut gap, mut last) = (Duration::ZERO, std::time::Instant::now());
-    let mut n = 0i64;
-    while std::time::Instant::now() < end {
-        n += 1;
-        let r: Result<(), mysql_async::Error> = async {
-            c.query_drop("BEGIN").await?;
-            c.exec_drop(
-                "INSERT INTO rw_replay (client, n) VALUES (?, ?)",
-                (client, n),
-            )
-            .await?;
-            let _: Option<i64> = c
-                .exec_first("SELECT COUNT(*) FROM rw_replay WHERE client = ?", (client,))
-                .await?;
-            c.query_drop("COMMIT").await
-        }
-        .await;
-        match r {
-            Ok(()) => {
-                acked.push(n);
-                gap = gap.max(last.elapsed());
-                last = std::time::Instant::now();
-            }
-            Err(e) => {
-                errors.push(format!("client {client} trx {n}: {e}"));
-                if matches!(e, mysql_async::Error::Io(_) | mysql_async::Error::Driver(_)) {
-                    c = connect(port).await;
-                }
-                let _ = c.query_drop("ROLLBACK").await;
-            }
-        }
-    }
-    (acked, errors, gap)
-}
-
-/// SIGKILL the master: a transaction left open across the kill is replayed on the new master
-/// and commits; one whose replayed reads differ gets ERR 1927; under a transaction load every
-/// acknowledged commit is on the new master exactly once. Prints the commit gap.
+/// A read-only cursor (COM_STMT_EXECUTE with CURSOR_TYPE_READ_ONLY, then COM_STMT_FETCH): the
+/// fetches reach the reader that opened the cursor, with a query of the session in between.
 #[test]
-fn master_kill_replays_open_transactions() {
+fn cursor_fetches_stay_on_the_reader() {
+    use datagate::mysql::client::{ConnectOptions, Connection, Password};
+    use mysql_common::constants::Command as Cmd;
     let _serial = support::serial();
     let g = galera();
-    let _heal = g.heal_on_drop();
     g.wait_all_serving(Duration::from_secs(60));
+    g.general_log_on();
     g.root_sql(
         1,
-        "CREATE OR REPLACE TABLE appdb.rw_replay (id INT AUTO_INCREMENT PRIMARY KEY, \
-         client INT, n INT, KEY (client)) ENGINE=InnoDB",
+        "CREATE OR REPLACE TABLE appdb.rw_cursor (a INT PRIMARY KEY) ENGINE=InnoDB; \
+         INSERT INTO appdb.rw_cursor SELECT seq FROM appdb.seq_1_to_10",
     )
     .expect("table");
-    let (dg, port) = proxy(g, "connect_timeout = \"10s\"");
-    let master = master_node(g, &dg);
-    let r = rt();
-    let (mut keep, mut differ) = r.block_on(async {
-        let mut keep = connect(port).await;
-        keep.query_drop("BEGIN").await.unwrap();
-        keep.query_drop("INSERT INTO rw_replay (client, n) VALUES (0, 1)")
-            .await
-            .unwrap();
-        let n: Option<i64> = keep
-            .query_first("SELECT COUNT(*) FROM rw_replay WHERE client = 0")
-            .await
-            .unwrap();
-        assert_eq!(n, Some(1));
-        let mut differ = connect(port).await;
-        differ.query_drop("BEGIN").await.unwrap();
-        let n: Option<i64> = differ
-            .query_first("SELECT COUNT(*) FROM rw_replay WHERE client = 9")
-            .await
-            .unwrap();
-        assert_eq!(n, Some(0));
-        let mut other = connect(port).await;
-        other
-            .query_drop("INSERT INTO rw_replay (client, n) VALUES (9, 1)")
-            .await
-            .unwrap();
-        other.disconnect().await.unwrap();
-        (keep, differ)
-    });
-    let end = std::time::Instant::now() + Duration::from_secs(9);
-    let load: Vec<_> = (1..=3)
-        .map(|client| std::thread::spawn(move || rt().block_on(trx_loop(port, client, end))))
-        .collect();
-    std::thread::sleep(Duration::from_millis(1500));
-    g.kill(master);
-    let results: Vec<_> = load
-        .into_iter()
-        .map(|h| h.join().expect("load thread"))
-        .collect();
-    r.block_on(async {
-        keep.query_drop("INSERT INTO rw_replay (client, n) VALUES (0, 2)")
-            .await
-            .expect("the open transaction continues on the new master");
-        let n: Option<i64> = keep
-            .query_first("SELECT COUNT(*) FROM rw_replay WHERE client = 0")
-            .await
-            .unwrap();
-        assert_eq!(
-            n,
-            Some(2),
-            "the replayed transaction holds its first insert"
-        );
-        keep.query_drop("COMMIT")
-            .await
-            .expect("commit after replay");
-        let e = differ
-            .query_drop("INSERT INTO rw_replay (client, n) VALUES (9, 2)")
-            .await
-            .expect_err("a replay whose reads differ must fail");
-        assert_eq!(code(&e), 1927, "{e}");
-        let one: Option<i64> = differ.query_first("SELECT 1").await.unwrap();
-        assert_eq!(one, Some(1), "the session goes on after ERR 1927");
-    });
-    let new_master = master_node(g, &dg);
-    assert_ne!(new_master, master);
-    let rows = g
-        .root_sql(
-            new_master,
-            "SELECT client, n FROM appdb.rw_replay ORDER BY client, n",
-        )
-        .expect("rows");
-    let rows: Vec<(i64, i64)> = rows
-        .lines()
-        .filter_map(|l| {
-            let (a, b) = l.split_once('\t')?;
-            Some((a.parse().ok()?, b.parse().ok()?))
-        })
-        .collect();
-    assert_eq!(rows.iter().filter(|r| r.0 == 0).count(), 2, "{rows:?}");
-    let mut errors = Vec::new();
-    let mut gap = Duration::ZERO;
-    for (client, (acked, errs, g)) in (1..=3).zip(&results) {
-        gap = gap.max(*g);
-        errors.extend(errs.iter().cloned());
-        assert!(
-            acked.len() > 10,
-            "client {client} committed only {}",
-            acked.len()
-        );
-        for n in acked {
-            let copies = rows.iter().filter(|r| **r == (client, *n)).count();
-            assert_eq!(
-                copies, 1,
-                "acknowledged commit ({client}, {n}) is there once"
-            );
-        }
-    }
-    eprintln!(
-        "master n{master} killed: longest commit gap {} ms, {} failed transactions: {errors:?}",
-        gap.as_millis(),
-        errors.len()
-    );
-    // Only a transaction whose COMMIT was in flight at the kill may fail: one per client.
-    assert!(errors.len() <= 3, "{errors:?}\n{}", dg.log_tail(40));
-    let m = dg.metrics();
-    let ok = support::metric_value(
-        &m,
-        "datagate_mysql_transaction_replays_total{listener=\"rw\",result=\"ok\"}",
-    );
-    let failed = support::metric_value(
-        &m,
-        "datagate_mysql_transaction_replays_total{listener=\"rw\",result=\"failed\"}",
-    );
-    assert!(ok >= Some(1.0), "replays counted: {ok:?}");
-    assert!(failed >= Some(1.0), "failed replays counted: {failed:?}");
-}
-
-/// Point reads in a loop on one session until `end`: `(reads, errors, ports seen)`.
-async fn read_loop(port: u16, end: std::time::Instant) -> (u32, Vec<String>, BTreeSet<u16>) {
-    let mut c = connect(port).await;
-    let (mut reads, mut errors, mut ports) = (0, Vec::new(), BTreeSet::new());
-    while std::time::Instant::now() < end {
-        match c.query_first::<u16, _>("SELECT @@port").await {
-            Ok(p) => {
-                reads += 1;
-                ports.extend(p);
-            }
-            Err(e) => {
-                errors.push(e.to_string());
-                if matches!(e, mysql_async::Error::Io(_) | mysql_async::Error::Driver(_)) {
-                    c = connect(port).await;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    (reads, errors, ports)
-}
-
-/// Sessions spread over both readers (least connections); SIGKILL of a reader under reads: the
-/// reads move to the other reader without a single error.
-#[test]
-fn reads_spread_and_survive_a_reader_kill() {
-    let _serial = support::serial();
-    let g = galera();
-    let _heal = g.heal_on_drop();
-    g.wait_all_serving(Duration::from_secs(60));
     let (dg, port) = proxy(g, "");
     let master = master_node(g, &dg);
-    let end = std::time::Instant::now() + Duration::from_secs(5);
-    let load: Vec<_> = (0..4)
-        .map(|_| std::thread::spawn(move || rt().block_on(read_loop(port, end))))
-        .collect();
-    std::thread::sleep(Duration::from_millis(1500));
-    let victim = (1..=3).find(|n| *n != master).expect("a reader");
-    g.kill(victim);
-    let results: Vec<_> = load
-        .into_iter()
-        .map(|h| h.join().expect("reader thread"))
-        .collect();
-    let mut all_ports = BTreeSet::new();
-    for (reads, errors, ports) in &results {
-        assert!(
-            errors.is_empty(),
-            "reads failed: {errors:?}\n{}",
-            dg.log_tail(30)
-        );
-        assert!(*reads > 50, "only {reads} reads");
-        all_ports.extend(ports);
-    }
-    let readers: BTreeSet<u16> = (1..=3)
-        .filter(|n| *n != master)
-        .map(|n| g.port(n))
-        .collect();
-    assert_eq!(
-        all_ports, readers,
-        "4 sessions use both readers and never the master"
-    );
-}
-
-/// A desynced reader leaves the serving set within one monitor interval and its sessions read
-/// elsewhere; it comes back when resynced.
-#[test]
-fn desynced_reader_leaves_the_rotation() {
-    let _serial = support::serial();
-    let g = galera();
-    let _heal = g.heal_on_drop();
-    g.wait_all_serving(Duration::from_secs(60));
-    let (dg, port) = proxy(g, "");
-    let master = master_node(g, &dg);
+    let t = Tags::new("cursor");
+    let tag = t.next();
     rt().block_on(async {
-        let mut c = connect(port).await;
-        let p: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
-        let reader = g.node_of_port(p);
-        assert_ne!(reader, master);
-        let t0 = std::time::Instant::now();
-        g.desync(reader);
-        let mut moved = None;
-        while t0.elapsed() < Duration::from_secs(5) {
-            let q: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
-            if q != p {
-                moved = Some((t0.elapsed(), q));
+        let mut c = Connection::connect(&ConnectOptions {
+            addr: format!("127.0.0.1:{port}"),
+            user: APP_USER.into(),
+            password: Password::Cleartext(APP_PASSWORD.into()),
+            database: Some(APP_DB.into()),
+            connect_timeout: Duration::from_secs(5),
+            proxy_header: None,
+        })
+        .await
+        .expect("connect");
+        let sql = format!("SELECT /*{tag}*/ a FROM rw_cursor ORDER BY a");
+        c.send_command(Cmd::COM_STMT_PREPARE, sql.as_bytes())
+            .await
+            .unwrap();
+        let ok = c.read_packet().await.unwrap().payload;
+        assert_eq!(ok[0], 0, "prepare OK: {ok:?}");
+        let id = ok[1..5].to_vec();
+        let columns = u16::from_le_bytes([ok[5], ok[6]]);
+        for _ in 0..columns {
+            c.read_packet().await.unwrap();
+        }
+        let mut exec = id.clone();
+        exec.extend_from_slice(&[1, 1, 0, 0, 0]); // CURSOR_TYPE_READ_ONLY, iteration 1
+        c.send_command(Cmd::COM_STMT_EXECUTE, &exec).await.unwrap();
+        assert_eq!(
+            c.read_packet().await.unwrap().payload[..],
+            [1],
+            "one column"
+        );
+        c.read_packet().await.unwrap();
+        let eof = c.read_packet().await.unwrap().payload;
+        assert_eq!(eof[0], 0xFE, "{eof:?}");
+        let status = u16::from_le_bytes([eof[3], eof[4]]);
+        assert_ne!(status & 0x40, 0, "SERVER_STATUS_CURSOR_EXISTS");
+        let mut rows = 0;
+        loop {
+            let rows_before = rows;
+            let mut fetch = id.clone();
+            fetch.extend_from_slice(&3u32.to_le_bytes());
+            c.send_command(Cmd::COM_STMT_FETCH, &fetch).await.unwrap();
+            let last = loop {
+                let p = c.read_packet().await.unwrap().payload;
+                match p[0] {
+                    0x00 => rows += 1,
+                    0xFE => break u16::from_le_bytes([p[3], p[4]]) & 0x80 != 0,
+                    _ => panic!("fetch failed: {p:?}"),
+                }
+            };
+            assert!(rows > rows_before || last, "a fetch returns rows");
+            if last {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            let one = c.query("SELECT 1").await.expect("a query between fetches");
+            assert_eq!(one, vec![vec![Some("1".to_string())]]);
         }
-        let (after, q) = moved.expect("reads leave the desynced node");
-        eprintln!(
-            "desynced n{reader}: reads moved to port {q} after {} ms",
-            after.as_millis()
-        );
-        // One 250 ms monitor interval, plus the lab script that desyncs, the monitor round
-        // itself and the scheduling of this test.
-        assert!(after < Duration::from_millis(1000), "{after:?}");
-        for _ in 0..20 {
-            let q: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
-            assert_ne!(q, p, "no read on the desynced node");
-        }
-        g.resync(reader);
-        c.disconnect().await.unwrap();
+        assert_eq!(rows, 10);
+        c.quit().await;
     });
+    let executed = t.ran(g, Some("Execute"));
+    check_routes(&executed, master, &[(tag, Where::Reader, "cursor".into())]);
 }
-
 /// With `causal_reads`, reads on a reader after the session's first write wait for the cluster
 /// (`wsrep_sync_wait`), so the session always reads its own writes; before any write they do not.
 #[test]
@@ -937,206 +591,4 @@ fn reader_disagreeing_on_a_session_command_is_dropped() {
             "SET SESSION wsrep_on = OFF; DROP TABLE IF EXISTS appdb.rw_local",
         );
     }
-}
-
-/// Puts `read_only = OFF` back on every node when dropped.
-struct Writable<'a>(&'a GaleraLab);
-
-impl Drop for Writable<'_> {
-    fn drop(&mut self) {
-        for n in 1..=3 {
-            let _ = self.0.root_sql(n, "SET GLOBAL read_only = OFF");
-        }
-    }
-}
-
-/// With every node `read_only` the cluster has readers but no master: `error_on_write` refuses
-/// writes with ERR 1290 and keeps the session, `fail_on_write` closes it at the first write,
-/// `fail_instantly` at the first command that needs the master; reads go on meanwhile and
-/// session commands run on the reader (except with `fail_instantly`).
-#[test]
-fn master_failure_modes_without_a_master() {
-    let _serial = support::serial();
-    let g = galera();
-    g.wait_all_serving(Duration::from_secs(60));
-    g.root_sql(
-        1,
-        "CREATE OR REPLACE TABLE appdb.rw_modes (a INT) ENGINE=InnoDB",
-    )
-    .expect("table");
-    let modes = ["error_on_write", "fail_on_write", "fail_instantly"];
-    let daemons: Vec<(Datagate, u16)> = modes
-        .iter()
-        .map(|m| {
-            proxy(
-                g,
-                &format!("master_failure_mode = \"{m}\"\nconnect_timeout = \"1s\""),
-            )
-        })
-        .collect();
-    let r = rt();
-    let mut sessions: Vec<Conn> = r.block_on(async {
-        let mut v = Vec::new();
-        for (_, port) in &daemons {
-            let mut c = connect(*port).await;
-            c.query_drop("INSERT INTO rw_modes VALUES (1)")
-                .await
-                .unwrap();
-            c.query_drop("SELECT 1").await.unwrap();
-            v.push(c);
-        }
-        v
-    });
-    let _writable = Writable(g);
-    for n in 1..=3 {
-        g.root_sql(n, "SET GLOBAL read_only = ON")
-            .expect("read_only");
-    }
-    let no_master = wait_until(Duration::from_secs(5), || {
-        daemons.iter().all(|(dg, _)| {
-            dg.get("/api/v1/servers")
-                .is_ok_and(|(_, b)| b.contains("\"master\": null"))
-        })
-    });
-    assert!(
-        no_master,
-        "{}",
-        daemons[0].0.get("/api/v1/servers").unwrap().1
-    );
-    r.block_on(async {
-        let insert = "INSERT INTO rw_modes VALUES (2)";
-        // error_on_write
-        let c = &mut sessions[0];
-        let e = c.query_drop(insert).await.expect_err("no master");
-        assert_eq!(code(&e), 1290, "{e}");
-        c.query_drop("SET @m = 7")
-            .await
-            .expect("a session command on the reader");
-        let m: Option<i64> = c.query_first("SELECT @m").await.unwrap();
-        assert_eq!(m, Some(7));
-        let e = c.query_drop(insert).await.expect_err("still no master");
-        assert_eq!(code(&e), 1290, "{e}");
-        // fail_on_write
-        let c = &mut sessions[1];
-        c.query_drop("SET @m = 8")
-            .await
-            .expect("a session command on the reader");
-        let m: Option<i64> = c.query_first("SELECT @m").await.unwrap();
-        assert_eq!(m, Some(8));
-        c.query_drop(insert).await.expect_err("no master");
-        assert!(
-            c.query_drop("SELECT 1").await.is_err(),
-            "closed after the write"
-        );
-        // fail_instantly
-        let c = &mut sessions[2];
-        let _: Option<i64> = c.query_first("SELECT 1").await.expect("reads on a reader");
-        c.query_drop("SET @m = 9")
-            .await
-            .expect_err("needs the master");
-        assert!(c.query_drop("SELECT 1").await.is_err(), "closed");
-    });
-    drop(_writable);
-    // A master again: the error_on_write session writes, with its history on the new master.
-    let back = wait_until(Duration::from_secs(5), || {
-        daemons[0]
-            .0
-            .get("/api/v1/servers")
-            .is_ok_and(|(_, b)| !b.contains("\"master\": null"))
-    });
-    assert!(back);
-    r.block_on(async {
-        let c = &mut sessions[0];
-        c.query_drop("INSERT INTO rw_modes VALUES (3)")
-            .await
-            .expect("a master again");
-        let m: Option<i64> = c
-            .query_first("SELECT @m -- maxscale route to master")
-            .await
-            .unwrap();
-        assert_eq!(m, Some(7), "the master got the session history");
-    });
-}
-
-/// A read-only cursor (COM_STMT_EXECUTE with CURSOR_TYPE_READ_ONLY, then COM_STMT_FETCH): the
-/// fetches reach the reader that opened the cursor, with a query of the session in between.
-#[test]
-fn cursor_fetches_stay_on_the_reader() {
-    use datagate::mysql::client::{ConnectOptions, Connection, Password};
-    use mysql_common::constants::Command as Cmd;
-    let _serial = support::serial();
-    let g = galera();
-    g.wait_all_serving(Duration::from_secs(60));
-    g.general_log_on();
-    g.root_sql(
-        1,
-        "CREATE OR REPLACE TABLE appdb.rw_cursor (a INT PRIMARY KEY) ENGINE=InnoDB; \
-         INSERT INTO appdb.rw_cursor SELECT seq FROM appdb.seq_1_to_10",
-    )
-    .expect("table");
-    let (dg, port) = proxy(g, "");
-    let master = master_node(g, &dg);
-    let t = Tags::new("cursor");
-    let tag = t.next();
-    rt().block_on(async {
-        let mut c = Connection::connect(&ConnectOptions {
-            addr: format!("127.0.0.1:{port}"),
-            user: APP_USER.into(),
-            password: Password::Cleartext(APP_PASSWORD.into()),
-            database: Some(APP_DB.into()),
-            connect_timeout: Duration::from_secs(5),
-            proxy_header: None,
-        })
-        .await
-        .expect("connect");
-        let sql = format!("SELECT /*{tag}*/ a FROM rw_cursor ORDER BY a");
-        c.send_command(Cmd::COM_STMT_PREPARE, sql.as_bytes())
-            .await
-            .unwrap();
-        let ok = c.read_packet().await.unwrap().payload;
-        assert_eq!(ok[0], 0, "prepare OK: {ok:?}");
-        let id = ok[1..5].to_vec();
-        let columns = u16::from_le_bytes([ok[5], ok[6]]);
-        for _ in 0..columns {
-            c.read_packet().await.unwrap();
-        }
-        let mut exec = id.clone();
-        exec.extend_from_slice(&[1, 1, 0, 0, 0]); // CURSOR_TYPE_READ_ONLY, iteration 1
-        c.send_command(Cmd::COM_STMT_EXECUTE, &exec).await.unwrap();
-        assert_eq!(
-            c.read_packet().await.unwrap().payload[..],
-            [1],
-            "one column"
-        );
-        c.read_packet().await.unwrap();
-        let eof = c.read_packet().await.unwrap().payload;
-        assert_eq!(eof[0], 0xFE, "{eof:?}");
-        let status = u16::from_le_bytes([eof[3], eof[4]]);
-        assert_ne!(status & 0x40, 0, "SERVER_STATUS_CURSOR_EXISTS");
-        let mut rows = 0;
-        loop {
-            let rows_before = rows;
-            let mut fetch = id.clone();
-            fetch.extend_from_slice(&3u32.to_le_bytes());
-            c.send_command(Cmd::COM_STMT_FETCH, &fetch).await.unwrap();
-            let last = loop {
-                let p = c.read_packet().await.unwrap().payload;
-                match p[0] {
-                    0x00 => rows += 1,
-                    0xFE => break u16::from_le_bytes([p[3], p[4]]) & 0x80 != 0,
-                    _ => panic!("fetch failed: {p:?}"),
-                }
-            };
-            assert!(rows > rows_before || last, "a fetch returns rows");
-            if last {
-                break;
-            }
-            let one = c.query("SELECT 1").await.expect("a query between fetches");
-            assert_eq!(one, vec![vec![Some("1".to_string())]]);
-        }
-        assert_eq!(rows, 10);
-        c.quit().await;
-    });
-    let executed = t.ran(g, Some("Execute"));
-    check_routes(&executed, master, &[(tag, Where::Reader, "cursor".into())]);
 }

@@ -220,7 +220,22 @@ impl Session {
     /// its ERR.
     async fn ensure_master(&mut self, need: Need, reply_seq: u8) -> Result<bool, End> {
         if let Some(m) = &self.master {
-            if self.shared.is_master(m.addr()) {
+            let current = self.shared.is_master(m.addr());
+            if current && !m.closed_while_idle() {
+                return Ok(true);
+            }
+            if current && !self.state.in_master_trx() && self.state.temp_tables.is_empty() {
+                // Closed by the server while idle (wait_timeout): nothing of the session is
+                // lost with it but what the history gives back.
+                tracing::debug!(listener = %self.shared.ctx.name, "master connection closed while idle; reconnecting");
+                self.master = None;
+                return match self.reconnect_master().await {
+                    Ok(()) => Ok(true),
+                    Err(e) => self.no_master(need, reply_seq, &e).await.map(|()| false),
+                };
+            }
+            if current {
+                // A transaction or temporary tables died with it: the next command tells.
                 return Ok(true);
             }
             if let Some(old) = self.master.take() {
@@ -310,7 +325,7 @@ impl Session {
                 Some(addr) => r.addr() == addr,
                 None => router::reader_usable(&snap, r.addr(), accept_master),
             };
-            if keep && Some(r.addr()) != master_addr {
+            if keep && Some(r.addr()) != master_addr && !r.closed_while_idle() {
                 return Some(Target::Reader);
             }
             if let Some(old) = self.reader.take() {

@@ -25,6 +25,7 @@ mod client;
 mod daemon;
 mod galera;
 mod redis;
+pub mod rw;
 
 #[allow(unused_imports)]
 pub use client::*;

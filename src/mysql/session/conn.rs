@@ -3,6 +3,7 @@
 //! session command and for replays) while a [`ReplyTracker`] finds its end.
 
 use std::hash::Hasher;
+use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
@@ -14,11 +15,17 @@ use super::super::reply::{ReplyTracker, Step, has_no_reply};
 use super::super::router::LoadClaim;
 use super::prepared::BackendStatements;
 
+/// After this long unused, a connection is checked before it is used again (the server may
+/// have closed it: `wait_timeout`, a restart).
+pub const IDLE_CHECK: Duration = Duration::from_secs(1);
+
 /// A session's connection to one server.
 pub struct Conn {
     pub b: Backend,
     /// The session's prepared statements as this connection knows them.
     pub stmts: BackendStatements,
+    /// When the last reply ended.
+    last_used: Instant,
     /// Counts this session in the server's load while the connection lives.
     _claim: Option<LoadClaim>,
 }
@@ -101,8 +108,22 @@ impl Conn {
         Conn {
             b,
             stmts: BackendStatements::default(),
+            last_used: Instant::now(),
             _claim: claim,
         }
+    }
+
+    /// True if the connection sat unused for [`IDLE_CHECK`] and the server has closed it
+    /// meanwhile (or sent something unasked, such as a timeout error): it cannot be used.
+    pub fn closed_while_idle(&self) -> bool {
+        if self.last_used.elapsed() < IDLE_CHECK {
+            return false;
+        }
+        if !self.b.buf.is_empty() {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        !matches!(self.b.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
     pub fn addr(&self) -> &str {
@@ -142,6 +163,7 @@ impl Conn {
             prepared: None,
         };
         if has_no_reply(command) {
+            self.last_used = Instant::now();
             return Ok(out);
         }
         let mut hasher = std::hash::DefaultHasher::new();
@@ -192,6 +214,7 @@ impl Conn {
             match step {
                 Step::Done => {
                     out.checksum = hasher.finish();
+                    self.last_used = Instant::now();
                     return Ok(out);
                 }
                 Step::LocalInfile => match &mut sink {
