@@ -523,7 +523,9 @@ fn failover_write_gap_under_oltp_read_write() {
         ("haproxy", sysbench(hap_port)),
     ];
     let end = std::time::Instant::now() + Duration::from_secs(secs);
-    let probes: Vec<_> = [dg_port, hap_port]
+    // The floor: the same probe straight to a node that survives.
+    let survivor = (1..=3).find(|n| *n != master).expect("a survivor");
+    let probes: Vec<_> = [dg_port, hap_port, g.port(survivor)]
         .into_iter()
         .map(|p| std::thread::spawn(move || rt().block_on(probe_writes(p, end))))
         .collect();
@@ -533,9 +535,32 @@ fn failover_write_gap_under_oltp_read_write() {
         .into_iter()
         .map(|h| h.join().expect("probe"))
         .collect();
+    let (direct_failed, direct_gap) = probes[2];
+    println!(
+        "RESULT proxy=none(direct to n{survivor}) probe_gap_ms={} probe_failed_writes={direct_failed}",
+        direct_gap.as_millis()
+    );
     for ((name, run), (failed, gap)) in runs.into_iter().zip(probes) {
         let out = run.wait_with_output().expect("sysbench output");
         let text = String::from_utf8_lossy(&out.stdout);
+        let _ = std::fs::write(dir.join(format!("sysbench-{name}.out")), &out.stdout);
+        let _ = std::fs::write(dir.join(format!("sysbench-{name}.err")), &out.stderr);
+        if !text.contains("transactions:") {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let all: Vec<&str> = err.lines().chain(text.lines()).collect();
+            let why = all
+                .iter()
+                .rfind(|l| l.contains("FATAL"))
+                .or(all.last())
+                .copied();
+            println!(
+                "RESULT proxy={name} sysbench_aborted=\"{}: {}\" probe_gap_ms={} probe_failed_writes={failed}",
+                out.status,
+                why.unwrap_or("?"),
+                gap.as_millis()
+            );
+            continue;
+        }
         let field = |key: &str| {
             text.lines()
                 .find(|l| l.trim_start().starts_with(key))
