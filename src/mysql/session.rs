@@ -9,11 +9,14 @@
 //! idle session moves to the new one on its next command; an open transaction is replayed
 //! there (`trx`) and continues if every reply matches, otherwise the client gets ERR 1927.
 
+mod commands;
 mod conn;
+mod connect;
 mod exec;
 pub mod history;
 mod login;
 pub mod prepared;
+mod replay;
 mod state;
 mod stmt;
 mod trx;
@@ -23,13 +26,11 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
-use super::backend::{Backend, BackendError, Login};
+use super::backend::{BackendError, Login};
 use super::frontend::{ClientConn, FrontendError, authenticate, frame_head, parse_change_user};
 use super::packets::{OkPacket, StatusFlags};
 use super::proxy::Shared;
 use super::reply::cmd;
-use super::router;
-use crate::config::MasterFailureMode;
 use conn::Conn;
 use history::History;
 use login::{LoggedIn, LoginFailure, report_backend_error};
@@ -147,17 +148,7 @@ impl Session {
     async fn command(&mut self, frame: BytesMut, command: u8, reply_seq: u8) -> Result<(), End> {
         match command {
             cmd::QUIT => Err(End),
-            cmd::PING => {
-                let ok = OkPacket {
-                    status: self.state.master_status,
-                    ..OkPacket::default()
-                };
-                let caps = self.login.capabilities;
-                self.client
-                    .send(reply_seq, &ok.build(caps, 0))
-                    .await
-                    .map_err(|_| End)
-            }
+            cmd::PING => self.send_ok(reply_seq).await,
             cmd::BINLOG_DUMP | cmd::BINLOG_DUMP_GTID | cmd::REGISTER_SLAVE => {
                 let msg = "Replication commands are not supported through datagate";
                 self.client.send_err(reply_seq, 1047, "08S01", msg).await;
@@ -191,71 +182,28 @@ impl Session {
         }
     }
 
-    /// Tells the client that there is no master, as `master_failure_mode` says; `Err` if the
-    /// session must end.
-    async fn no_master(&mut self, need: Need, reply_seq: u8, e: &BackendError) -> Result<(), End> {
-        let mode = self.shared.cfg.master_failure_mode;
-        tracing::info!(listener = %self.shared.ctx.name, error = %e, ?mode, "no master for a session");
-        match (mode, need) {
-            (MasterFailureMode::ErrorOnWrite, Need::Write) => {
-                let msg =
-                    format!("datagate: the cluster has no master, it is read-only for now ({e})");
-                self.client.send_err(reply_seq, 1290, "HY000", &msg).await;
-                Ok(())
-            }
-            (MasterFailureMode::FailInstantly, _)
-            | (MasterFailureMode::FailOnWrite, Need::Write) => {
-                report_backend_error(&mut self.client, reply_seq, e).await;
-                Err(End)
-            }
-            _ => {
-                report_backend_error(&mut self.client, reply_seq, e).await;
-                Ok(())
-            }
-        }
+    /// Answers OK with the session's status flags.
+    async fn send_ok(&mut self, reply_seq: u8) -> Result<(), End> {
+        let ok = OkPacket {
+            status: self.state.master_status,
+            ..OkPacket::default()
+        };
+        let caps = self.login.capabilities;
+        self.client
+            .send(reply_seq, &ok.build(caps, 0))
+            .await
+            .map_err(|_| End)
     }
 
-    /// Makes sure the session has a connection to the current master: moves to a new master
-    /// (replaying an open transaction) when it changed. `Ok(false)` once the client has had
-    /// its ERR.
-    async fn ensure_master(&mut self, need: Need, reply_seq: u8) -> Result<bool, End> {
-        if let Some(m) = &self.master {
-            let current = self.shared.is_master(m.addr());
-            if current && !m.closed_while_idle() {
-                return Ok(true);
-            }
-            if current && !self.state.in_master_trx() && self.state.temp_tables.is_empty() {
-                // Closed by the server while idle (wait_timeout): nothing of the session is
-                // lost with it but what the history gives back.
-                tracing::debug!(listener = %self.shared.ctx.name, "master connection closed while idle; reconnecting");
-                self.master = None;
-                return match self.reconnect_master().await {
-                    Ok(()) => Ok(true),
-                    Err(e) => self.no_master(need, reply_seq, &e).await.map(|()| false),
-                };
-            }
-            if current {
-                // A transaction or temporary tables died with it: the next command tells.
-                return Ok(true);
-            }
-            if let Some(old) = self.master.take() {
-                tokio::spawn(old.quit());
-            }
-            if self.state.in_master_trx() {
-                if self.replay_trx().await {
-                    return Ok(true);
-                }
-                self.lose_trx(
-                    reply_seq,
-                    "the master changed; the transaction was rolled back",
-                )
-                .await;
-                return Ok(false);
-            }
-        }
-        match self.reconnect_master().await {
-            Ok(()) => Ok(true),
-            Err(e) => self.no_master(need, reply_seq, &e).await.map(|()| false),
+    /// After a backend failed before replying: ERR 1927 if a transaction was lost with it,
+    /// else ERR 2013.
+    async fn report_lost(&mut self, reply_seq: u8, in_trx: bool, who: &str, error: &BackendError) {
+        if in_trx {
+            let why = format!("the {who} was lost; the transaction was rolled back");
+            self.lose_trx(reply_seq, &why).await;
+        } else {
+            let msg = format!("datagate: lost connection to the {who}: {error}");
+            self.client.send_err(reply_seq, 2013, "HY000", &msg).await;
         }
     }
 
@@ -266,102 +214,6 @@ impl Session {
         self.state.ro_trx = false;
         let msg = format!("Connection was killed: {why}");
         self.client.send_err(reply_seq, 1927, "08S01", &msg).await;
-    }
-
-    /// Logs in to `b` as the session's user and replays the session history; `strict` fails
-    /// on a history command the server refuses (a reader must agree with the master).
-    async fn prepare_conn(
-        &self,
-        mut b: Backend,
-        history: &History,
-        database: Option<String>,
-        strict: bool,
-    ) -> Result<Backend, BackendError> {
-        let mut login = self.login.clone();
-        login.database = database;
-        b.login(&login, self.shared.cfg.connect_timeout.0).await?;
-        for stmt in history.payloads() {
-            if let Err(e) = b.simple_command(stmt, self.login.capabilities).await {
-                tracing::warn!(listener = %self.shared.ctx.name, server = %b.addr, error = %e, "session history replay failed");
-                if strict {
-                    return Err(e);
-                }
-            }
-        }
-        Ok(b)
-    }
-
-    /// A new master connection with the session's account, database and history.
-    async fn reconnect_master(&mut self) -> Result<(), BackendError> {
-        let header = self.shared.proxy_header(self.client.tcp(), self.peer);
-        let b = self.shared.open_master(header.as_deref()).await?;
-        let db = self.login.database.clone();
-        let b = self.prepare_conn(b, &self.history, db, false).await?;
-        self.shared.replays.inc();
-        self.state.master_status = b.status;
-        tracing::debug!(listener = %self.shared.ctx.name, master = %b.addr, "session moved to the master");
-        let claim = self.shared.load.claim(&b.addr);
-        self.master = Some(Conn::new(b, Some(claim)));
-        Ok(())
-    }
-
-    /// Makes sure the session has a reader (`want`: a hinted server); `None` when no reader can
-    /// be used, `Some(Target::Master)` when the master is the one to read from.
-    async fn ensure_reader(
-        &mut self,
-        want: Option<&str>,
-        exclude: &mut Vec<String>,
-    ) -> Option<Target> {
-        let snap = self.shared.snapshot();
-        let accept_master = self.shared.cfg.master_accept_reads;
-        let master_addr = snap.master.as_deref();
-        if let Some(addr) = want
-            && Some(addr) == master_addr
-        {
-            return Some(Target::Master);
-        }
-        if let Some(r) = &self.reader {
-            let keep = match want {
-                Some(addr) => r.addr() == addr,
-                None => router::reader_usable(&snap, r.addr(), accept_master),
-            };
-            if keep && Some(r.addr()) != master_addr && !r.closed_while_idle() {
-                return Some(Target::Reader);
-            }
-            if let Some(old) = self.reader.take() {
-                tokio::spawn(old.quit());
-            }
-        }
-        loop {
-            let excluded: Vec<&str> = exclude.iter().map(String::as_str).collect();
-            let (addr, claim) = match want {
-                Some(a) if !excluded.contains(&a) => (a.to_string(), self.shared.load.claim(a)),
-                Some(_) => return None,
-                None => self.shared.load.pick(&snap, accept_master, &excluded)?,
-            };
-            if Some(addr.as_str()) == master_addr {
-                return Some(Target::Master);
-            }
-            let header = self.shared.proxy_header(self.client.tcp(), self.peer);
-            let opened = match self.shared.open_server(&addr, header.as_deref()).await {
-                Ok(b) => {
-                    let db = self.login.database.clone();
-                    self.prepare_conn(b, &self.history, db, true).await
-                }
-                Err(e) => Err(e),
-            };
-            match opened {
-                Ok(b) => {
-                    self.state.reader_status = b.status;
-                    self.reader = Some(Conn::new(b, Some(claim)));
-                    return Some(Target::Reader);
-                }
-                Err(e) => {
-                    tracing::info!(listener = %self.shared.ctx.name, server = %addr, error = %e, "cannot use reader");
-                    exclude.push(addr);
-                }
-            }
-        }
     }
 
     /// COM_CHANGE_USER: checked against the accounts, then a fresh master login as the new user;
@@ -423,15 +275,7 @@ impl Session {
         match self.reconnect_master().await {
             Ok(()) => {
                 self.state.reset(self.state.master_status);
-                let ok = OkPacket {
-                    status: self.state.master_status,
-                    ..OkPacket::default()
-                };
-                let caps = self.login.capabilities;
-                self.client
-                    .send(reply_seq, &ok.build(caps, 0))
-                    .await
-                    .map_err(|_| End)
+                self.send_ok(reply_seq).await
             }
             Err(e) => {
                 self.login = previous;

@@ -1,24 +1,21 @@
-//! Running one command where the router says: on the master (following a new master, replaying
-//! an open transaction when the master is lost), on a reader (retried once elsewhere if the
-//! reader fails before any byte reached the client), or on every backend (session commands).
+//! Routing a statement and running it where the router says: on the master (replaying an open
+//! transaction when the master is lost) or on a reader (retried once elsewhere if the reader
+//! fails before any byte reached the client). Session commands are in `commands`.
 
 use std::borrow::Cow;
 use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::super::backend::BackendError;
 use super::super::classify::{Classification, Route, StatementKind, classify, route};
 use super::super::codec::{HEADER_LEN, MAX_CHUNK};
 use super::super::frontend::frame_head;
 use super::super::packets::StatusFlags;
 use super::super::reply::cmd;
 use super::super::router;
-use super::conn::{Conn, Outcome, Receive, RelayError, Sink};
-use super::history::used_database;
+use super::conn::{Outcome, Receive, RelayError, Sink};
 use super::stmt::{FrameError, backend_frame};
 use super::{End, Need, Session, Target};
-use crate::config::MasterFailureMode;
 
 /// What a command is, for the statement ids it carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -273,7 +270,7 @@ impl Session {
     }
 
     /// Keeps the open transaction for replay after a master reply.
-    fn record_trx(&mut self, frame: &[u8], was_in: bool, hashed: bool, checksum: u64) {
+    pub(super) fn record_trx(&mut self, frame: &[u8], was_in: bool, hashed: bool, checksum: u64) {
         if !self.state.in_master_trx() {
             self.trx.clear();
             return;
@@ -357,16 +354,8 @@ impl Session {
                         return Err(End);
                     }
                     if mode == ReaderMode::Pinned {
-                        if self.state.ro_trx {
-                            self.lose_trx(
-                                reply_seq,
-                                "the reader was lost; the transaction was rolled back",
-                            )
-                            .await;
-                        } else {
-                            let msg = format!("datagate: lost connection to the reader: {error}");
-                            self.client.send_err(reply_seq, 2013, "HY000", &msg).await;
-                        }
+                        let in_trx = self.state.ro_trx;
+                        self.report_lost(reply_seq, in_trx, "reader", &error).await;
                         return Ok(None);
                     }
                     exclude.push(r_addr);
@@ -375,283 +364,6 @@ impl Session {
         }
         self.on_master(frame, cmd, Some(c), Need::Read, reply_seq)
             .await
-    }
-
-    /// A session command: runs on the master (reply to the client) and on the reader (reply
-    /// compared: a reader that disagrees leaves the session), then joins the history.
-    /// Returns whether the master accepted it.
-    pub(super) async fn session_command(
-        &mut self,
-        frame: &[u8],
-        c: Option<&Classification<'_>>,
-        reply_seq: u8,
-    ) -> Result<Option<bool>, End> {
-        let mode = self.shared.cfg.master_failure_mode;
-        if mode != MasterFailureMode::FailInstantly && self.shared.snapshot().master.is_none() {
-            return self.session_command_on_reader(frame, c, reply_seq).await;
-        }
-        if !self.ensure_master(Need::Read, reply_seq).await? {
-            return Ok(None);
-        }
-        let caps = self.login.capabilities;
-        let command = frame_head(frame).0.first().copied().unwrap_or(0);
-        let mut reader_sent = false;
-        if let Some(r) = self.reader.as_mut() {
-            reader_sent = r.send(frame).await.is_ok();
-            if !reader_sent {
-                self.reader = None;
-            }
-        }
-        let was_in = self.state.in_master_trx();
-        let replay = self.shared.cfg.transaction_replay;
-        let autocommit = self
-            .state
-            .master_status
-            .contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
-        let checksum = replay && (was_in || !autocommit);
-        let Some(m) = self.master.as_mut() else {
-            return Ok(None);
-        };
-        let opts = Receive {
-            checksum,
-            client_stmt_id: None,
-        };
-        let outcome = match m
-            .exchange(frame, caps, Sink::Client(&mut self.client), opts)
-            .await
-        {
-            Ok(o) => o,
-            Err(RelayError::Client) => return Err(End),
-            Err(RelayError::Backend { error, relayed }) => {
-                tracing::info!(listener = %self.shared.ctx.name, %error, "master connection lost");
-                self.master = None;
-                self.reader = None;
-                if relayed {
-                    return Err(End);
-                }
-                if was_in {
-                    self.lose_trx(
-                        reply_seq,
-                        "the master was lost; the transaction was rolled back",
-                    )
-                    .await;
-                } else {
-                    let msg = format!("datagate: lost connection to the master: {error}");
-                    self.client.send_err(reply_seq, 2013, "HY000", &msg).await;
-                }
-                return Ok(None);
-            }
-        };
-        if let Some(st) = outcome.status() {
-            self.state.status_of(Target::Master, st);
-        }
-        if reader_sent && let Some(r) = self.reader.as_mut() {
-            let opts = Receive::default();
-            match r.receive(command, caps, Sink::Discard, opts).await {
-                Ok(ro) if ro.ok() == outcome.ok() => {
-                    if let Some(st) = ro.status() {
-                        self.state.status_of(Target::Reader, st);
-                    }
-                }
-                Ok(_) => {
-                    tracing::warn!(listener = %self.shared.ctx.name, server = %r.addr(), master_ok = outcome.ok(), "a reader answered a session command differently from the master; it leaves the session");
-                    self.reader = None;
-                }
-                Err(_) => self.reader = None,
-            }
-        }
-        let ok = outcome.ok();
-        if ok {
-            self.remember(frame, c);
-        }
-        if let Some(c) = c {
-            self.state.after(c, Target::Master, ok);
-        }
-        if replay {
-            self.record_trx(frame, was_in, checksum, outcome.checksum);
-        }
-        Ok(Some(ok))
-    }
-
-    /// Without a master (`fail_on_write`, `error_on_write`): a session command runs on the
-    /// reader alone and joins the history, which a master gets when there is one again.
-    async fn session_command_on_reader(
-        &mut self,
-        frame: &[u8],
-        c: Option<&Classification<'_>>,
-        reply_seq: u8,
-    ) -> Result<Option<bool>, End> {
-        let mut exclude = Vec::new();
-        if self.ensure_reader(None, &mut exclude).await != Some(Target::Reader) {
-            let e = BackendError::Timeout("the master (no master known)".into());
-            self.no_master(Need::Read, reply_seq, &e).await?;
-            return Ok(None);
-        }
-        let caps = self.login.capabilities;
-        let Some(r) = self.reader.as_mut() else {
-            return Ok(None);
-        };
-        let result = r
-            .exchange(
-                frame,
-                caps,
-                Sink::Client(&mut self.client),
-                Receive::default(),
-            )
-            .await;
-        let o = match result {
-            Ok(o) => o,
-            Err(RelayError::Client) => return Err(End),
-            Err(RelayError::Backend { error, relayed }) => {
-                self.reader = None;
-                if relayed {
-                    return Err(End);
-                }
-                let msg = format!("datagate: lost connection to the reader: {error}");
-                self.client.send_err(reply_seq, 2013, "HY000", &msg).await;
-                return Ok(None);
-            }
-        };
-        if let Some(st) = o.status() {
-            self.state.status_of(Target::Reader, st);
-        }
-        if o.ok() {
-            self.remember(frame, c);
-        }
-        if let Some(c) = c {
-            self.state.after(c, Target::Reader, o.ok());
-        }
-        Ok(Some(o.ok()))
-    }
-
-    /// Keeps a session command that succeeded for connections opened later.
-    fn remember(&mut self, frame: &[u8], c: Option<&Classification<'_>>) {
-        let payload = frame_head(frame).0;
-        if let Some(db) = used_database(payload) {
-            self.login.database = Some(db);
-            return;
-        }
-        let next_trx_only = c.is_some_and(|c| {
-            matches!(
-                c.kind,
-                StatementKind::SetTransactionReadOnly {
-                    scope: super::super::classify::TransactionScope::Next,
-                    ..
-                }
-            )
-        });
-        if matches!(payload.first(), Some(&(cmd::QUERY | cmd::SET_OPTION))) && !next_trx_only {
-            self.history.push(payload);
-        }
-    }
-
-    /// COM_RESET_CONNECTION: on every backend; the session's state starts over.
-    pub(super) async fn reset_connection(
-        &mut self,
-        frame: &[u8],
-        reply_seq: u8,
-    ) -> Result<(), End> {
-        if self.session_command(frame, None, reply_seq).await? == Some(true) {
-            self.history.clear();
-            self.stmts.clear();
-            self.trx.clear();
-            for c in [self.master.as_mut(), self.reader.as_mut()]
-                .into_iter()
-                .flatten()
-            {
-                c.stmts.clear();
-            }
-            self.state.reset(self.state.master_status);
-        }
-        Ok(())
-    }
-
-    /// Replays the open transaction on the current master; on success the session continues
-    /// there as if nothing happened.
-    pub(super) async fn replay_trx(&mut self) -> bool {
-        if !self.shared.cfg.transaction_replay || !self.trx.replayable() {
-            return false;
-        }
-        let Some((history, db)) = self.trx.start_state().cloned() else {
-            return false;
-        };
-        let start = Instant::now();
-        let header = self.shared.proxy_header(self.client.tcp(), self.peer);
-        let opened = match self.shared.open_master(header.as_deref()).await {
-            Ok(b) => self.prepare_conn(b, &history, db, true).await,
-            Err(e) => Err(e),
-        };
-        let result = match opened {
-            Ok(b) => {
-                let claim = self.shared.load.claim(&b.addr);
-                let mut conn = Conn::new(b, Some(claim));
-                match self.replay_on(&mut conn).await {
-                    Ok(status) => Ok((conn, status)),
-                    Err(why) => {
-                        tokio::spawn(conn.quit());
-                        Err(why)
-                    }
-                }
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        match result {
-            Ok((conn, status)) => {
-                tracing::info!(listener = %self.shared.ctx.name, master = %conn.addr(), statements = self.trx.entries().len(), ms = start.elapsed().as_millis() as u64, "transaction replayed on the new master");
-                self.master = Some(conn);
-                self.state.master_status = status;
-                self.shared.trx_replayed.inc();
-                true
-            }
-            Err(why) => {
-                tracing::warn!(listener = %self.shared.ctx.name, why, "transaction replay failed");
-                self.shared.trx_replay_failed.inc();
-                false
-            }
-        }
-    }
-
-    /// Sends the transaction's commands to `conn`, checking every reply against the original.
-    async fn replay_on(&mut self, conn: &mut Conn) -> Result<StatusFlags, String> {
-        let caps = self.login.capabilities;
-        let mut status = StatusFlags::SERVER_STATUS_AUTOCOMMIT;
-        for i in 0..self.trx.entries().len() {
-            let (frame, sum) = &self.trx.entries()[i];
-            let payload = frame_head(frame).0;
-            let cmd = match payload.first() {
-                Some(
-                    &(cmd::STMT_EXECUTE
-                    | cmd::STMT_SEND_LONG_DATA
-                    | cmd::STMT_RESET
-                    | cmd::STMT_FETCH
-                    | cmd::STMT_BULK_EXECUTE),
-                ) => {
-                    match super::prepared::stmt_id(payload).and_then(|id| self.stmts.resolve(id)) {
-                        Some(id) => Cmd::Stmt(id),
-                        None => return Err("a statement of the transaction is closed".into()),
-                    }
-                }
-                _ => Cmd::Plain,
-            };
-            let f = backend_frame(conn, &mut self.stmts, frame, cmd, caps)
-                .await
-                .map_err(|e| e.to_string())?;
-            let opts = Receive {
-                checksum: true,
-                client_stmt_id: None,
-            };
-            let o = conn
-                .exchange(&f, caps, Sink::Discard, opts)
-                .await
-                .map_err(|e| format!("{e:?}"))?;
-            if o.checksum != *sum {
-                return Err(format!("the reply to statement {} differs", i + 1));
-            }
-            if let Some(st) = o.status() {
-                status = st;
-            }
-        }
-        Ok(status)
     }
 }
 

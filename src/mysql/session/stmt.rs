@@ -88,11 +88,17 @@ pub async fn backend_frame<'f>(
 }
 
 impl Session {
-    /// Sends "unknown statement" for a command naming a statement the session does not have.
-    async fn unknown_stmt(&mut self, payload: &[u8], what: &str, reply_seq: u8) {
-        let id = stmt_id(payload).unwrap_or(0);
+    /// The client statement a COM_STMT_* payload names; if the session has no such statement,
+    /// the client gets ERR 1243 ("unknown prepared statement handler ... given to `what`").
+    async fn resolve_stmt(&mut self, payload: &[u8], what: &str, reply_seq: u8) -> Option<u32> {
+        let named = stmt_id(payload);
+        if let Some(id) = named.and_then(|i| self.stmts.resolve(i)) {
+            return Some(id);
+        }
+        let id = named.unwrap_or(0);
         let msg = format!("Unknown prepared statement handler ({id}) given to {what}");
         self.client.send_err(reply_seq, 1243, "HY000", &msg).await;
+        None
     }
 
     /// COM_STMT_PREPARE: on the master.
@@ -119,9 +125,10 @@ impl Session {
     pub(super) async fn stmt_execute(&mut self, frame: BytesMut, reply_seq: u8) -> Result<(), End> {
         let start = Instant::now();
         let payload = frame_head(&frame).0;
-        let Some(id) = stmt_id(payload).and_then(|i| self.stmts.resolve(i)) else {
-            self.unknown_stmt(payload, "mysqld_stmt_execute", reply_seq)
-                .await;
+        let Some(id) = self
+            .resolve_stmt(payload, "mysqld_stmt_execute", reply_seq)
+            .await
+        else {
             return Ok(());
         };
         let Some(st) = self.stmts.get(id) else {
@@ -164,9 +171,10 @@ impl Session {
     pub(super) async fn stmt_bulk(&mut self, frame: BytesMut, reply_seq: u8) -> Result<(), End> {
         let start = Instant::now();
         let payload = frame_head(&frame).0;
-        let Some(id) = stmt_id(payload).and_then(|i| self.stmts.resolve(i)) else {
-            self.unknown_stmt(payload, "mysqld_stmt_bulk_execute", reply_seq)
-                .await;
+        let Some(id) = self
+            .resolve_stmt(payload, "mysqld_stmt_bulk_execute", reply_seq)
+            .await
+        else {
             return Ok(());
         };
         if self
@@ -233,7 +241,7 @@ impl Session {
                 } else {
                     "mysqld_stmt_reset"
                 };
-                self.unknown_stmt(payload, what, reply_seq).await;
+                self.resolve_stmt(payload, what, reply_seq).await;
                 Ok(())
             }
             (_, Some(id)) => {

@@ -1,0 +1,182 @@
+//! The session's backend connections: the master (followed when it changes, with transaction
+//! replay), the reader (picked by the router, checked before reuse), and logging in with the
+//! session's account and history.
+
+use super::super::backend::{Backend, BackendError};
+use super::super::router;
+use super::conn::Conn;
+use super::history::History;
+use super::login::report_backend_error;
+use super::{End, Need, Session, Target};
+use crate::config::MasterFailureMode;
+
+impl Session {
+    /// Tells the client that there is no master, as `master_failure_mode` says; `Err` if the
+    /// session must end.
+    pub(super) async fn no_master(
+        &mut self,
+        need: Need,
+        reply_seq: u8,
+        e: &BackendError,
+    ) -> Result<(), End> {
+        let mode = self.shared.cfg.master_failure_mode;
+        tracing::info!(listener = %self.shared.ctx.name, error = %e, ?mode, "no master for a session");
+        match (mode, need) {
+            (MasterFailureMode::ErrorOnWrite, Need::Write) => {
+                let msg =
+                    format!("datagate: the cluster has no master, it is read-only for now ({e})");
+                self.client.send_err(reply_seq, 1290, "HY000", &msg).await;
+                Ok(())
+            }
+            (MasterFailureMode::FailInstantly, _)
+            | (MasterFailureMode::FailOnWrite, Need::Write) => {
+                report_backend_error(&mut self.client, reply_seq, e).await;
+                Err(End)
+            }
+            _ => {
+                report_backend_error(&mut self.client, reply_seq, e).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes sure the session has a connection to the current master: moves to a new master
+    /// (replaying an open transaction) when it changed. `Ok(false)` once the client has had
+    /// its ERR.
+    pub(super) async fn ensure_master(&mut self, need: Need, reply_seq: u8) -> Result<bool, End> {
+        if let Some(m) = &self.master {
+            let current = self.shared.is_master(m.addr());
+            if current && !m.closed_while_idle() {
+                return Ok(true);
+            }
+            if current && !self.state.in_master_trx() && self.state.temp_tables.is_empty() {
+                // Closed by the server while idle (wait_timeout): nothing of the session is
+                // lost with it but what the history gives back.
+                tracing::debug!(listener = %self.shared.ctx.name, "master connection closed while idle; reconnecting");
+                self.master = None;
+                return match self.reconnect_master().await {
+                    Ok(()) => Ok(true),
+                    Err(e) => self.no_master(need, reply_seq, &e).await.map(|()| false),
+                };
+            }
+            if current {
+                // A transaction or temporary tables died with it: the next command tells.
+                return Ok(true);
+            }
+            if let Some(old) = self.master.take() {
+                tokio::spawn(old.quit());
+            }
+            if self.state.in_master_trx() {
+                if self.replay_trx().await {
+                    return Ok(true);
+                }
+                self.lose_trx(
+                    reply_seq,
+                    "the master changed; the transaction was rolled back",
+                )
+                .await;
+                return Ok(false);
+            }
+        }
+        match self.reconnect_master().await {
+            Ok(()) => Ok(true),
+            Err(e) => self.no_master(need, reply_seq, &e).await.map(|()| false),
+        }
+    }
+
+    /// Logs in to `b` as the session's user and replays the session history; `strict` fails
+    /// on a history command the server refuses (a reader must agree with the master).
+    pub(super) async fn prepare_conn(
+        &self,
+        mut b: Backend,
+        history: &History,
+        database: Option<String>,
+        strict: bool,
+    ) -> Result<Backend, BackendError> {
+        let mut login = self.login.clone();
+        login.database = database;
+        b.login(&login, self.shared.cfg.connect_timeout.0).await?;
+        for stmt in history.payloads() {
+            if let Err(e) = b.simple_command(stmt, self.login.capabilities).await {
+                tracing::warn!(listener = %self.shared.ctx.name, server = %b.addr, error = %e, "session history replay failed");
+                if strict {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(b)
+    }
+
+    /// A new master connection with the session's account, database and history.
+    pub(super) async fn reconnect_master(&mut self) -> Result<(), BackendError> {
+        let header = self.shared.proxy_header(self.client.tcp(), self.peer);
+        let b = self.shared.open_master(header.as_deref()).await?;
+        let db = self.login.database.clone();
+        let b = self.prepare_conn(b, &self.history, db, false).await?;
+        self.shared.replays.inc();
+        self.state.master_status = b.status;
+        tracing::debug!(listener = %self.shared.ctx.name, master = %b.addr, "session moved to the master");
+        let claim = self.shared.load.claim(&b.addr);
+        self.master = Some(Conn::new(b, Some(claim)));
+        Ok(())
+    }
+
+    /// Makes sure the session has a reader (`want`: a hinted server); `None` when no reader can
+    /// be used, `Some(Target::Master)` when the master is the one to read from.
+    pub(super) async fn ensure_reader(
+        &mut self,
+        want: Option<&str>,
+        exclude: &mut Vec<String>,
+    ) -> Option<Target> {
+        let snap = self.shared.snapshot();
+        let accept_master = self.shared.cfg.master_accept_reads;
+        let master_addr = snap.master.as_deref();
+        if let Some(addr) = want
+            && Some(addr) == master_addr
+        {
+            return Some(Target::Master);
+        }
+        if let Some(r) = &self.reader {
+            let keep = match want {
+                Some(addr) => r.addr() == addr,
+                None => router::reader_usable(&snap, r.addr(), accept_master),
+            };
+            if keep && Some(r.addr()) != master_addr && !r.closed_while_idle() {
+                return Some(Target::Reader);
+            }
+            if let Some(old) = self.reader.take() {
+                tokio::spawn(old.quit());
+            }
+        }
+        loop {
+            let excluded: Vec<&str> = exclude.iter().map(String::as_str).collect();
+            let (addr, claim) = match want {
+                Some(a) if !excluded.contains(&a) => (a.to_string(), self.shared.load.claim(a)),
+                Some(_) => return None,
+                None => self.shared.load.pick(&snap, accept_master, &excluded)?,
+            };
+            if Some(addr.as_str()) == master_addr {
+                return Some(Target::Master);
+            }
+            let header = self.shared.proxy_header(self.client.tcp(), self.peer);
+            let opened = match self.shared.open_server(&addr, header.as_deref()).await {
+                Ok(b) => {
+                    let db = self.login.database.clone();
+                    self.prepare_conn(b, &self.history, db, true).await
+                }
+                Err(e) => Err(e),
+            };
+            match opened {
+                Ok(b) => {
+                    self.state.reader_status = b.status;
+                    self.reader = Some(Conn::new(b, Some(claim)));
+                    return Some(Target::Reader);
+                }
+                Err(e) => {
+                    tracing::info!(listener = %self.shared.ctx.name, server = %addr, error = %e, "cannot use reader");
+                    exclude.push(addr);
+                }
+            }
+        }
+    }
+}
