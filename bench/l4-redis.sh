@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # L4 benchmark: redis-benchmark through HAProxy (nbthread 1) and through a datagate [[tcp]]
 # listener, same Redis backend, same client, one run. Prints requests/s, the proxy's CPU time per
-# request (utime+stime from /proc/PID/stat) and datagate/HAProxy ratios.
+# request (utime+stime from /proc/PID/stat; the user-space share of it in its own column) and
+# datagate/HAProxy ratios.
 #
 #   bench/l4-redis.sh [REQUESTS=200000] [CLIENTS=50] [ROUNDS=3]
 # env: DATAGATE (binary, default target/release/datagate), WORKERS (datagate data-plane threads, default 1)
@@ -68,24 +69,25 @@ for p in $REDIS_PORT $HAP_PORT $DG_PORT; do
 done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
 
-# run PORT PID : prints "rps cpu_us_per_req"
+# run PORT PID : prints "rps cpu_us_per_req user_percent"
 run() {
-  local port=$1 pid=$2 c0 c1 out rps
-  c0=$(cpu_ticks "$pid")
+  local port=$1 pid=$2 c0 c1 u0 u1 out rps
+  c0=$(cpu_ticks "$pid") u0=$(user_ticks "$pid")
   out=$(timeout 300 redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQ" -t set,get -q 2>/dev/null | tr '\r' '\n' | grep 'requests per second')
-  c1=$(cpu_ticks "$pid")
+  c1=$(cpu_ticks "$pid") u1=$(user_ticks "$pid")
   rps=$(awk '{s += $2} END {printf "%.0f", s / NR}' <<<"$out")
-  awk -v t0="$c0" -v t1="$c1" -v tick="$TICK" -v n="$REQ" -v rps="$rps" \
-    'BEGIN {printf "%s %.2f\n", rps, (t1 - t0) / tick * 1e6 / (2 * n)}'
+  awk -v t0="$c0" -v t1="$c1" -v u0="$u0" -v u1="$u1" -v tick="$TICK" -v n="$REQ" -v rps="$rps" \
+    'BEGIN {printf "%s %.2f %.0f\n", rps, (t1 - t0) / tick * 1e6 / (2 * n), (t1 > t0) ? 100 * (u1 - u0) / (t1 - t0) : 0}'
 }
 
-printf '%-8s %-5s %12s %16s\n' proxy round 'req/s' 'cpu_us/req'
+printf '%-8s %-5s %12s %16s %6s\n' proxy round 'req/s' 'cpu_us/req' 'user%'
 declare -a H D
 for r in $(seq "$ROUNDS"); do
-  read -r hr hc < <(run "$HAP_PORT" "$HAP_PID")
-  read -r dr dc < <(run "$DG_PORT" "$DG_PID")
-  printf '%-8s %-5s %12s %16s\n' haproxy "$r" "$hr" "$hc" datagate "$r" "$dr" "$dc"
+  read -r hr hc hu < <(run "$HAP_PORT" "$HAP_PID")
+  read -r dr dc du < <(run "$DG_PORT" "$DG_PID")
+  printf '%-8s %-5s %12s %16s %6s\n' haproxy "$r" "$hr" "$hc" "$hu" datagate "$r" "$dr" "$dc" "$du"
   H+=("$hr $hc"); D+=("$dr $dc")
 done
 printf '%s\n' "${H[@]}" >"$DIR/h"; printf '%s\n' "${D[@]}" >"$DIR/d"
