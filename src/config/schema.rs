@@ -239,6 +239,10 @@ pub struct Tcp {
     pub shutdown_sessions_on_down: bool,
 }
 
+fn default_advert_interval() -> Spanned<Dur> {
+    Spanned::new(0..0, Dur::one_sec())
+}
+
 /// `[vrrp]`: the virtual IP holder.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -246,8 +250,8 @@ pub struct Vrrp {
     pub interface: String,
     pub vrid: Spanned<u16>,
     pub priority: Spanned<u16>,
-    #[serde(default = "Dur::one_sec")]
-    pub advert_interval: Dur,
+    #[serde(default = "default_advert_interval")]
+    pub advert_interval: Spanned<Dur>,
     #[serde(default = "default_vrrp_version")]
     pub version: Spanned<u8>,
     #[serde(default = "yes")]

@@ -196,16 +196,19 @@ fn validate_vrrp(cfg: &Config, v: &Spanned<Vrrp>, errs: &mut Vec<Invalid>) {
     if !matches!(vr.version.get_ref(), 2 | 3) {
         errs.push(invalid(&vr.version, "version must be 2 or 3"));
     }
-    let adv = vr.advert_interval.0;
+    let adv = vr.advert_interval.get_ref().0;
     let cs = adv.as_millis() / 10;
     if !adv.as_millis().is_multiple_of(10) || cs == 0 || cs > 4095 {
         errs.push(invalid(
-            v,
+            &vr.advert_interval,
             "advert_interval must be a multiple of 10ms between 10ms and 40.95s",
         ));
     }
     if *vr.version.get_ref() == 2 && !adv.as_millis().is_multiple_of(1000) {
-        errs.push(invalid(v, "VRRPv2 advert_interval must be whole seconds"));
+        errs.push(invalid(
+            &vr.advert_interval,
+            "VRRPv2 advert_interval must be whole seconds",
+        ));
     }
     if vr.vips.is_empty() {
         errs.push(invalid(v, "vrrp needs at least one entry in vips"));

@@ -201,12 +201,12 @@ impl Instance {
         } else {
             vec![IpAddr::V4(GROUP_V4)]
         };
-        let interval = cfg.advert_interval.0;
+        let interval = cfg.advert_interval.get_ref().0;
         let eff = effective_priority(base_priority, penalty);
         let params = Params {
             version,
             priority: eff,
-            adv_interval: cfg.advert_interval.0,
+            adv_interval: cfg.advert_interval.get_ref().0,
             preempt: cfg.preempt,
             preempt_delay: cfg.preempt_delay.0,
             accept_mode: cfg.accept_mode,
@@ -317,7 +317,7 @@ impl Instance {
             version: self.version,
             vrid: self.vrid,
             priority,
-            interval_cs: (self.cfg.advert_interval.0.as_millis() / 10) as u16,
+            interval_cs: (self.cfg.advert_interval.get_ref().0.as_millis() / 10) as u16,
             addrs: self.vips.vips().iter().map(|v| v.addr()).collect(),
         };
         for dst in &self.dests {
