@@ -6,6 +6,10 @@
 #
 #   bench/l4-redis.sh [REQUESTS=200000] [CLIENTS=50] [ROUNDS=3]
 # env: DATAGATE (binary, default target/release/datagate), WORKERS (datagate data-plane threads, default 1)
+#      SENTINELS ("host:port ..." of running sentinels) and MASTER_NAME (default dn): measure a
+#      [[redis]] listener (master via Sentinel) instead, against the master the sentinels name,
+#      with HAProxy pointing at that same master; e.g. the test lab's
+#      SENTINELS="127.0.0.1:26879 127.0.0.1:26880 127.0.0.1:26881"
 set -euo pipefail
 
 REQ=${1:-200000} CLIENTS=${2:-50} ROUNDS=${3:-3}
@@ -26,8 +30,25 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
 trap cleanup EXIT
 
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$DIR/redis.log" 2>&1 &
-pids+=($!)
+SENTINELS=${SENTINELS:-} MASTER_NAME=${MASTER_NAME:-dn}
+if [ -n "$SENTINELS" ]; then
+  read -r -a SL <<<"$SENTINELS"
+  REDIS_PORT=$(redis-cli -h "${SL[0]%%:*}" -p "${SL[0]##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME" | sed -n 2p)
+  [ -n "$REDIS_PORT" ] || { echo "the sentinels name no master $MASTER_NAME" >&2; exit 1; }
+  LISTENER="[[redis]]
+name = \"redis\"
+listen = \"127.0.0.1:$DG_PORT\"
+master_name = \"$MASTER_NAME\"
+sentinels = [$(printf '"%s",' "${SL[@]}")]"
+else
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$DIR/redis.log" 2>&1 &
+  pids+=($!)
+  LISTENER="[[tcp]]
+name = \"redis\"
+listen = \"127.0.0.1:$DG_PORT\"
+servers = [\"127.0.0.1:$REDIS_PORT\"]
+check = \"none\""
+fi
 
 cat >"$DIR/haproxy.cfg" <<CFG
 global
@@ -53,11 +74,7 @@ workers = $WORKERS
 listen = "127.0.0.1:$ADMIN_PORT"
 [log]
 level = "warn"
-[[tcp]]
-name = "redis"
-listen = "127.0.0.1:$DG_PORT"
-servers = ["127.0.0.1:$REDIS_PORT"]
-check = "none"
+$LISTENER
 CFG
 "$DG" run -c "$DIR/datagate.toml" >"$DIR/datagate.log" 2>&1 &
 DG_PID=$!
@@ -91,7 +108,7 @@ for r in $(seq "$ROUNDS"); do
   H+=("$hr $hc"); D+=("$dr $dc")
 done
 printf '%s\n' "${H[@]}" >"$DIR/h"; printf '%s\n' "${D[@]}" >"$DIR/d"
-paste -d' ' "$DIR/h" "$DIR/d" | awk -v c="$CLIENTS" -v w="$WORKERS" '
+paste -d' ' "$DIR/h" "$DIR/d" | awk -v l="$([ -n "$SENTINELS" ] && echo redis || echo tcp)" -v c="$CLIENTS" -v w="$WORKERS" '
   {hr += $1; hc += $2; dr += $3; dc += $4; n++}
-  END {printf "RESULT l4-redis clients=%d datagate_workers=%d haproxy_rps=%.0f datagate_rps=%.0f throughput_ratio=%.2f haproxy_cpu_us=%.2f datagate_cpu_us=%.2f cpu_ratio=%.2f\n",
-       c, w, hr/n, dr/n, dr/hr, hc/n, dc/n, dc/hc}'
+  END {printf "RESULT l4-redis listener=%s clients=%d datagate_workers=%d haproxy_rps=%.0f datagate_rps=%.0f throughput_ratio=%.2f haproxy_cpu_us=%.2f datagate_cpu_us=%.2f cpu_ratio=%.2f\n",
+       l, c, w, hr/n, dr/n, dr/hr, hc/n, dc/n, dc/hc}'

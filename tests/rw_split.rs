@@ -592,3 +592,36 @@ fn reader_disagreeing_on_a_session_command_is_dropped() {
         );
     }
 }
+
+/// COM_RESET_CONNECTION reaches the master and the reader: user variables and temporary tables
+/// are gone on both, and the history no longer brings them back on a new connection.
+#[test]
+fn reset_connection_clears_every_backend() {
+    let _serial = support::serial();
+    let g = galera();
+    g.wait_all_serving(Duration::from_secs(60));
+    let (_dg, port) = proxy(g, "");
+    rt().block_on(async {
+        let mut c = connect(port).await;
+        c.query_drop("SET @r = 1").await.unwrap();
+        c.query_drop("CREATE TEMPORARY TABLE rw_reset_tmp (a INT)")
+            .await
+            .unwrap();
+        let r: Option<i64> = c.query_first("SELECT @r").await.unwrap();
+        assert_eq!(r, Some(1));
+        assert!(
+            c.reset().await.expect("COM_RESET_CONNECTION"),
+            "the server supports it"
+        );
+        for sql in ["SELECT @r", "SELECT @r -- maxscale route to master"] {
+            let r: Option<Option<i64>> = c.query_first(sql).await.unwrap();
+            assert_eq!(r, Some(None), "{sql}: the variable is gone");
+        }
+        let e = c
+            .query_drop("SELECT * FROM rw_reset_tmp -- maxscale route to master")
+            .await
+            .expect_err("the temporary table is gone");
+        assert!(e.to_string().contains("doesn't exist"), "{e}");
+        c.disconnect().await.unwrap();
+    });
+}
