@@ -115,7 +115,8 @@ fn cli_through_datagate() {
     std::fs::write(&csv, "1,one\n2,two\n3,three\n").expect("write csv");
     let sql = format!(
         "DROP TABLE IF EXISTS li; CREATE TABLE li (id INT PRIMARY KEY, s VARCHAR(10)); \
-         LOAD DATA LOCAL INFILE '{}' INTO TABLE li FIELDS TERMINATED BY ','; SELECT COUNT(*) FROM li",
+         LOAD DATA LOCAL INFILE '{}' INTO TABLE li FIELDS TERMINATED BY ','; \
+         SELECT COUNT(*) FROM li FOR UPDATE",
         csv.display()
     );
     let out = run_cmd(
@@ -202,8 +203,10 @@ fn big_packets() {
         c.query(&format!("REPLACE INTO blobs VALUES (1, '{blob}')"))
             .await
             .expect("insert 20 MiB");
+        // From the master (a read right after a write may not be applied on a reader yet),
+        // then from a reader once Galera has applied it there.
         let rows = c
-            .query("SELECT b FROM blobs WHERE id = 1")
+            .query("SELECT b FROM blobs WHERE id = 1 -- maxscale route to master")
             .await
             .expect("select");
         assert_eq!(rows[0][0].as_ref().map(String::len), Some(20 << 20));
@@ -211,6 +214,19 @@ fn big_packets() {
             rows[0][0].as_deref() == Some(blob.as_str()),
             "same bytes back"
         );
+        let mut on_reader = None;
+        for _ in 0..100 {
+            let rows = c
+                .query("SELECT b FROM blobs WHERE id = 1")
+                .await
+                .expect("select on a reader");
+            if rows.first().and_then(|r| r[0].as_deref()) == Some(blob.as_str()) {
+                on_reader = Some(());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(on_reader.is_some(), "the same bytes from a reader");
 
         let mut c = Connection::connect(&connect_opts(small_port))
             .await
