@@ -49,7 +49,10 @@ impl Session {
             if current && !m.closed_while_idle() {
                 return Ok(true);
             }
-            if current && !self.state.in_master_trx() && self.state.temp_tables.is_empty() {
+            let nothing_lost = !self.state.in_master_trx()
+                && !self.state.tables_locked
+                && self.state.temp_tables.is_empty();
+            if current && nothing_lost {
                 // Closed by the server while idle (wait_timeout): nothing of the session is
                 // lost with it but what the history gives back.
                 tracing::debug!(listener = %self.shared.ctx.name, "master connection closed while idle; reconnecting");
@@ -60,7 +63,8 @@ impl Session {
                 };
             }
             if current {
-                // A transaction or temporary tables died with it: the next command tells.
+                // A transaction, table locks or temporary tables died with it: the next
+                // command tells the client.
                 return Ok(true);
             }
             if let Some(old) = self.master.take() {
