@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use datagate::mysql::auth::scramble_reply;
-use datagate::mysql::client::{ClientError, ConnectOptions, Connection, Password};
+use datagate::mysql::client::{ClientError, ConnectOptions, Connection};
 use mysql_common::constants::Command as Cmd;
 use support::{
     APP_DB, APP_PASSWORD, APP_USER, Datagate, GaleraLab, free_port, galera, mysql, mysql_db,
@@ -35,14 +35,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 fn connect_opts(port: u16) -> ConnectOptions {
-    ConnectOptions {
-        addr: format!("127.0.0.1:{port}"),
-        user: APP_USER.into(),
-        password: Password::Cleartext(APP_PASSWORD.into()),
-        database: Some(APP_DB.into()),
-        connect_timeout: Duration::from_secs(5),
-        proxy_header: None,
-    }
+    support::app_connect_opts(port)
 }
 
 /// The master's port, asked through datagate (a locking read goes to the master).

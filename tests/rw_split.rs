@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
+use support::galera;
 use support::rw::{Tags, Where, check_routes, connect, master_node, opts, proxy, rt};
-use support::{APP_DB, APP_PASSWORD, APP_USER, galera};
 
 /// Every row of the routing rules table (text protocol), one session.
 #[test]
@@ -402,7 +402,7 @@ fn prepared_statements_route_and_round_trip_every_type() {
 /// fetches reach the reader that opened the cursor, with a query of the session in between.
 #[test]
 fn cursor_fetches_stay_on_the_reader() {
-    use datagate::mysql::client::{ConnectOptions, Connection, Password};
+    use datagate::mysql::client::Connection;
     use mysql_common::constants::Command as Cmd;
     let _serial = support::serial();
     let g = galera();
@@ -419,16 +419,9 @@ fn cursor_fetches_stay_on_the_reader() {
     let t = Tags::new("cursor");
     let tag = t.next();
     rt().block_on(async {
-        let mut c = Connection::connect(&ConnectOptions {
-            addr: format!("127.0.0.1:{port}"),
-            user: APP_USER.into(),
-            password: Password::Cleartext(APP_PASSWORD.into()),
-            database: Some(APP_DB.into()),
-            connect_timeout: Duration::from_secs(5),
-            proxy_header: None,
-        })
-        .await
-        .expect("connect");
+        let mut c = Connection::connect(&support::app_connect_opts(port))
+            .await
+            .expect("connect");
         let sql = format!("SELECT /*{tag}*/ a FROM rw_cursor ORDER BY a");
         c.send_command(Cmd::COM_STMT_PREPARE, sql.as_bytes())
             .await

@@ -153,3 +153,15 @@ pub fn toml_list(items: impl Iterator<Item = String>) -> String {
     let v: Vec<String> = items.map(|s| format!("\"{s}\"")).collect();
     format!("[{}]", v.join(", "))
 }
+
+/// Options for datagate's own MySQL client: the app account on `127.0.0.1:port`.
+pub fn app_connect_opts(port: u16) -> datagate::mysql::client::ConnectOptions {
+    datagate::mysql::client::ConnectOptions {
+        addr: format!("127.0.0.1:{port}"),
+        user: super::APP_USER.into(),
+        password: datagate::mysql::client::Password::Cleartext(super::APP_PASSWORD.into()),
+        database: Some(super::APP_DB.into()),
+        connect_timeout: Duration::from_secs(5),
+        proxy_header: None,
+    }
+}
