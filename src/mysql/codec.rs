@@ -163,6 +163,22 @@ impl PacketCodec {
     }
 }
 
+/// One physical packet with sequence id `seq` whose payload is `parts` in order (header
+/// first, ready to write); `None` if the payload does not fit in one chunk.
+pub fn frame(seq: u8, parts: &[&[u8]]) -> Option<Vec<u8>> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if len >= MAX_CHUNK {
+        return None;
+    }
+    let mut out = Vec::with_capacity(HEADER_LEN + len);
+    out.extend_from_slice(&(len as u32).to_le_bytes()[..3]);
+    out.push(seq);
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    Some(out)
+}
+
 /// Number of physical packets carrying a payload of `len` bytes.
 fn chunks(len: usize) -> usize {
     len / MAX_CHUNK + 1
@@ -269,6 +285,17 @@ pub fn put_lenenc_bytes(dst: &mut Vec<u8>, b: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn single_frames_from_parts() {
+        assert_eq!(
+            frame(5, &[b"\x03", b"SELECT 1"]).unwrap(),
+            b"\x09\0\0\x05\x03SELECT 1"
+        );
+        assert_eq!(frame(0, &[]).unwrap(), [0, 0, 0, 0]);
+        let big = vec![0u8; MAX_CHUNK];
+        assert!(frame(0, &[&big]).is_none(), "a whole chunk needs a split");
+    }
 
     fn framed(chunks: &[(usize, u8)]) -> BytesMut {
         let mut b = BytesMut::new();

@@ -169,6 +169,11 @@ impl Shared {
         self.cluster.borrow().clone()
     }
 
+    /// Whether the cluster has a master now.
+    pub fn has_master(&self) -> bool {
+        self.cluster.borrow().master.is_some()
+    }
+
     /// True if `addr` is the current master.
     pub fn is_master(&self, addr: &str) -> bool {
         self.cluster.borrow().master.as_deref() == Some(addr)

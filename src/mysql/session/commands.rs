@@ -23,7 +23,7 @@ impl Session {
         reply_seq: u8,
     ) -> Result<Option<bool>, End> {
         let mode = self.shared.cfg.master_failure_mode;
-        if mode != MasterFailureMode::FailInstantly && self.shared.snapshot().master.is_none() {
+        if mode != MasterFailureMode::FailInstantly && !self.shared.has_master() {
             return self.session_command_on_reader(frame, c, reply_seq).await;
         }
         if !self.ensure_master(Need::Read, reply_seq).await? {

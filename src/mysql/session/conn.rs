@@ -5,6 +5,7 @@
 use std::hash::Hasher;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 
 use super::super::backend::{Backend, BackendError, MAX_REPLY_PACKET};
@@ -263,11 +264,11 @@ impl Conn {
 }
 
 /// `payload` as one frame with sequence id 0 (commands the proxy sends of its own).
-pub fn one_packet(payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(payload.len() + HEADER_LEN);
-    f.extend_from_slice(&(payload.len() as u32).to_le_bytes()[..3]);
-    f.push(0);
-    f.extend_from_slice(payload);
+pub fn one_packet(payload: &[u8]) -> BytesMut {
+    let mut f = BytesMut::with_capacity(payload.len() + HEADER_LEN);
+    let mut codec = PacketCodec::new(usize::MAX);
+    // Cannot fail: no size limit.
+    let _ = codec.encode(payload, &mut f);
     f
 }
 

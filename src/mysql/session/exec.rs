@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use super::super::classify::{Classification, Route, StatementKind, classify, route};
-use super::super::codec::{HEADER_LEN, MAX_CHUNK};
+use super::super::codec::{self, HEADER_LEN};
 use super::super::frontend::frame_head;
 use super::super::packets::StatusFlags;
 use super::super::reply::cmd;
@@ -60,7 +60,7 @@ pub fn need(c: &Classification) -> Need {
 
 /// `SET STATEMENT wsrep_sync_wait=1 FOR` before a read, so that the reader first applies every
 /// write the cluster committed (the session's own included). `None` if it cannot be rewritten.
-fn causal_frame(frame: &[u8]) -> Option<BytesMut> {
+fn causal_frame(frame: &[u8]) -> Option<Vec<u8>> {
     const PREFIX: &[u8] = b"SET STATEMENT wsrep_sync_wait=1 FOR ";
     let sql = frame.get(HEADER_LEN + 1..)?;
     let starts_with_set = sql
@@ -68,16 +68,10 @@ fn causal_frame(frame: &[u8]) -> Option<BytesMut> {
         .position(|b| !b.is_ascii_whitespace())
         .and_then(|i| sql.get(i..i + 3))
         .is_some_and(|w| w.eq_ignore_ascii_case(b"set"));
-    let len = 1 + PREFIX.len() + sql.len();
-    if starts_with_set || frame.len() - HEADER_LEN >= MAX_CHUNK || len >= MAX_CHUNK {
+    if starts_with_set {
         return None;
     }
-    let mut out = BytesMut::with_capacity(HEADER_LEN + len);
-    out.extend_from_slice(&(len as u32).to_le_bytes()[..3]);
-    out.extend_from_slice(&[frame[3], cmd::QUERY]);
-    out.extend_from_slice(PREFIX);
-    out.extend_from_slice(sql);
-    Some(out)
+    codec::frame(frame[3], &[&[cmd::QUERY], PREFIX, sql])
 }
 
 impl Session {
@@ -329,13 +323,12 @@ impl Session {
                     }
                 },
                 (true, Cmd::Plain) => match causal_frame(frame) {
-                    Some(f) => Cow::Owned(f.to_vec()),
+                    Some(f) => Cow::Owned(f),
                     None => break,
                 },
                 // Prepared reads after a write go to the master (see README, causal_reads).
                 (true, _) => break,
             };
-            let r_addr = r.addr().to_string();
             let result = r
                 .exchange(&f, caps, Sink::Client(&mut self.client), Receive::default())
                 .await;
@@ -348,6 +341,7 @@ impl Session {
                 }
                 Err(RelayError::Client) => return Err(End),
                 Err(RelayError::Backend { error, relayed }) => {
+                    let r_addr = r.addr().to_string();
                     tracing::info!(listener = %self.shared.ctx.name, server = %r_addr, %error, relayed, "reader lost");
                     self.reader = None;
                     if relayed {

@@ -7,9 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::BytesMut;
-
-use super::super::codec::{HEADER_LEN, MAX_CHUNK};
+use super::super::codec::{self, HEADER_LEN};
 use super::Target;
 
 /// The id MariaDB clients use for "the statement prepared last" (pipelined prepare + execute).
@@ -182,24 +180,14 @@ pub fn exec_types(payload: &[u8], params: u16) -> Result<ExecTypes<'_>, ExecErro
 
 /// The COM_STMT_EXECUTE `frame` (one chunk, header first, flag 0) with `types` bound: the flag
 /// set to 1 and the types inserted after it. `None` if it cannot be rewritten.
-pub fn bind_types(frame: &[u8], params: u16, types: &[u8]) -> Option<BytesMut> {
+pub fn bind_types(frame: &[u8], params: u16, types: &[u8]) -> Option<Vec<u8>> {
     let payload = frame.get(HEADER_LEN..)?;
     let at = bound_flag_at(params);
     if params == 0 || payload.get(at) != Some(&0) || types.len() != 2 * usize::from(params) {
         return None;
     }
-    let len = payload.len() + types.len();
-    if payload.len() >= MAX_CHUNK || len >= MAX_CHUNK {
-        return None;
-    }
-    let mut out = BytesMut::with_capacity(HEADER_LEN + len);
-    out.extend_from_slice(&(len as u32).to_le_bytes()[..3]);
-    out.extend_from_slice(&frame[3..4]);
-    out.extend_from_slice(&payload[..at]);
-    out.extend_from_slice(&[1]);
-    out.extend_from_slice(types);
-    out.extend_from_slice(&payload[at + 1..]);
-    Some(out)
+    let (before, after) = (&payload[..at], &payload[at + 1..]);
+    codec::frame(frame[3], &[before, &[1], types, after])
 }
 
 #[cfg(test)]

@@ -77,7 +77,7 @@ pub async fn backend_frame<'f>(
                     .as_deref()
                     .and_then(|t| bind_types(&f, st.params, t))
                 {
-                    f = bound.to_vec();
+                    f = bound;
                     conn.stmts.set_types_known(id);
                 }
             }
@@ -226,7 +226,9 @@ impl Session {
                                 self.master = None;
                             }
                         }
-                        Err(_) => self.master = None,
+                        // The execute that follows reports a statement the master refused.
+                        Err(FrameError::Refused(_)) => {}
+                        Err(FrameError::Backend(_)) => self.master = None,
                     }
                 }
                 if let Some(st) = self.stmts.get_mut(id) {
