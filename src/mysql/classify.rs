@@ -4,17 +4,21 @@
 //! [`classify`] is pure and allocation-free; [`route`] turns a [`Classification`] and the
 //! session's state into a [`Route`] following MaxScale's readwritesplit rules.
 
+mod assigned;
 mod functions;
 mod hint;
 mod history_key;
 mod lexer;
+mod locks;
 mod route;
 mod statement;
 #[cfg(test)]
 mod tests;
 
+pub use assigned::{AssignedVar, assigned_vars};
 pub use hint::Hint;
 pub use history_key::{HistoryKey, history_key};
+pub use locks::{LockCall, lock_calls};
 pub use route::{NoTempTables, Route, SessionContext, TempTables, route};
 
 /// What a statement does, as far as routing is concerned.
@@ -98,6 +102,13 @@ impl Flags {
     pub const READS_DIAGNOSTICS: Flags = Flags(1 << 15);
     /// Asks about the master itself: `SHOW MASTER STATUS`, `SHOW SLAVE STATUS`, `SHOW BINLOG …`.
     pub const MASTER_ONLY: Flags = Flags(1 << 16);
+    /// A statement after the first of a multi-statement packet may change data.
+    pub const MULTI_WRITE: Flags = Flags(1 << 17);
+    /// Commits an open transaction before it runs (DDL, `LOCK TABLES`, `GRANT`, `FLUSH` …).
+    pub const IMPLICIT_COMMIT: Flags = Flags(1 << 18);
+    /// A `SET` whose value calls a function that is not a pure built-in (a stored function,
+    /// `GET_LOCK`, `NEXTVAL`, `LAST_INSERT_ID` …): it must run once, on the master.
+    pub const SET_CALLS_FUNCTION: Flags = Flags(1 << 19);
 
     /// Flags that keep a read on the master.
     pub const PINS_TO_MASTER: Flags = Flags(
@@ -118,7 +129,18 @@ impl Flags {
             | Self::MASTER_ONLY.0,
     );
 
-    const NAMES: [&'static str; 17] = [
+    /// Flags of a read that may still change data, so that it must not run twice.
+    pub const READ_MAY_WRITE: Flags = Flags(
+        Self::SIDE_EFFECT_FUNC.0
+            | Self::STORED_FUNC.0
+            | Self::SELECT_INTO.0
+            | Self::MULTI_WRITE.0
+            | Self::CALL.0
+            | Self::LOAD_DATA_LOCAL.0
+            | Self::XA.0,
+    );
+
+    const NAMES: [&'static str; 20] = [
         "LOCKING_READ",
         "SELECT_INTO",
         "SIDE_EFFECT_FUNC",
@@ -136,6 +158,9 @@ impl Flags {
         "UNLOCK_TABLES",
         "READS_DIAGNOSTICS",
         "MASTER_ONLY",
+        "MULTI_WRITE",
+        "IMPLICIT_COMMIT",
+        "SET_CALLS_FUNCTION",
     ];
 
     /// No flag set.
@@ -265,6 +290,8 @@ pub struct Classification<'a> {
     pub hint: Option<Hint<'a>>,
     /// Tables mentioned, for temporary-table tracking.
     pub tables: Tables<'a>,
+    /// The text classified (empty for [`Classification::unknown`]).
+    pub sql: &'a [u8],
 }
 
 impl Classification<'_> {
@@ -275,7 +302,37 @@ impl Classification<'_> {
             flags: Flags::empty(),
             hint: None,
             tables: Tables::default(),
+            sql: &[],
         }
+    }
+
+    /// Whether running the packet may change data outside an open transaction: then it must
+    /// never run a second time after its reply was lost. Unknown statements may; a read may
+    /// when it calls a stored function, locks or writes a file (see [`Flags::READ_MAY_WRITE`]);
+    /// every statement of a multi-statement packet counts.
+    pub fn may_write(&self) -> bool {
+        use StatementKind as K;
+        let later = self.flags.contains(Flags::MULTI_WRITE);
+        match self.kind {
+            K::Read => self.flags.intersects(Flags::READ_MAY_WRITE),
+            K::SessionCommand | K::SetAutocommit(_) | K::SetTransactionReadOnly { .. } => {
+                later || self.flags.contains(Flags::SET_CALLS_FUNCTION)
+            }
+            K::Begin { .. } | K::Rollback | K::Commit => later,
+            K::Write | K::Unknown => true,
+        }
+    }
+
+    /// Whether running it inside an open transaction commits that transaction: `COMMIT`, a
+    /// `BEGIN` (which commits the open one first), `SET autocommit = 1`, and the statements
+    /// that commit implicitly (DDL, `LOCK TABLES`, `GRANT` …; see [`Flags::IMPLICIT_COMMIT`]).
+    /// Unknown statements count: they might.
+    pub fn commits(&self) -> bool {
+        use StatementKind as K;
+        matches!(
+            self.kind,
+            K::Commit | K::Begin { .. } | K::SetAutocommit(true) | K::Unknown
+        ) || self.flags.contains(Flags::IMPLICIT_COMMIT)
     }
 }
 

@@ -34,7 +34,19 @@ pub(super) fn parse(sql: &[u8]) -> Classification<'_> {
             break;
         }
         p.flags |= Flags::MULTI_STATEMENT;
-        p.statement();
+        let later = p.statement();
+        if later != Read {
+            p.flags |= Flags::MULTI_WRITE;
+        }
+        if matches!(
+            later,
+            StatementKind::Commit
+                | StatementKind::Begin { .. }
+                | StatementKind::SetAutocommit(true)
+                | Unknown
+        ) {
+            p.flags |= Flags::IMPLICIT_COMMIT;
+        }
     }
     if p.t.error() {
         return Classification::unknown();
@@ -44,6 +56,7 @@ pub(super) fn parse(sql: &[u8]) -> Classification<'_> {
         flags: p.flags,
         hint: p.t.hint(),
         tables: p.tables,
+        sql,
     }
 }
 
@@ -122,12 +135,16 @@ impl<'a> Parser<'a> {
             }
             b"ALTER" | b"TRUNCATE" | b"RENAME" | b"OPTIMIZE" | b"REPAIR" | b"CHECK"
             | b"CHECKSUM" => {
+                if kw != b"CHECKSUM" {
+                    self.flags |= Flags::IMPLICIT_COMMIT;
+                }
                 if self.t.eat(b"TABLE") || self.t.eat(b"TABLES") || kw == b"TRUNCATE" {
                     self.table_list();
                 }
                 Write
             }
             b"LOCK" => {
+                self.flags |= Flags::IMPLICIT_COMMIT;
                 if self.t.eat(b"TABLES") || self.t.eat(b"TABLE") {
                     self.flags |= Flags::LOCK_TABLES;
                     self.table_list();
@@ -136,7 +153,8 @@ impl<'a> Parser<'a> {
             }
             b"UNLOCK" => {
                 if self.t.eat(b"TABLES") || self.t.eat(b"TABLE") {
-                    self.flags |= Flags::UNLOCK_TABLES;
+                    // Commits only under LOCK TABLES; counted as a commit to be safe.
+                    self.flags |= Flags::UNLOCK_TABLES | Flags::IMPLICIT_COMMIT;
                 }
                 Write
             }
@@ -148,7 +166,12 @@ impl<'a> Parser<'a> {
                 self.flags |= Flags::CALL;
                 Write
             }
-            b"LOAD" => self.load(),
+            b"LOAD" => {
+                if self.t.peek().is_some_and(|t| t.is(b"INDEX")) {
+                    self.flags |= Flags::IMPLICIT_COMMIT;
+                }
+                self.load()
+            }
             b"GET" => {
                 if !self.t.eat(b"CURRENT") {
                     self.t.eat(b"STACKED");
@@ -160,10 +183,16 @@ impl<'a> Parser<'a> {
                     Unknown
                 }
             }
-            b"DELETE" | b"GRANT" | b"REVOKE" | b"DO" | b"HANDLER" | b"FLUSH" | b"RESET"
-            | b"PURGE" | b"INSTALL" | b"UNINSTALL" | b"KILL" | b"SHUTDOWN" | b"BINLOG"
-            | b"CACHE" | b"EXECUTE" | b"IMPORT" | b"CLONE" | b"BACKUP" | b"CHANGE" | b"STOP"
-            | b"SIGNAL" | b"RESIGNAL" | b"SAVEPOINT" | b"RELEASE" | b"RESTART" => Write,
+            // Statements that commit an open transaction before they run (MariaDB's list of
+            // implicit commits; ANALYZE TABLE is in `analyze`, DDL in `create`/`drop`).
+            b"GRANT" | b"REVOKE" | b"FLUSH" | b"RESET" | b"INSTALL" | b"UNINSTALL" | b"CACHE"
+            | b"CHANGE" | b"STOP" | b"PURGE" => {
+                self.flags |= Flags::IMPLICIT_COMMIT;
+                Write
+            }
+            b"DELETE" | b"DO" | b"HANDLER" | b"KILL" | b"SHUTDOWN" | b"BINLOG" | b"EXECUTE"
+            | b"IMPORT" | b"CLONE" | b"BACKUP" | b"SIGNAL" | b"RESIGNAL" | b"SAVEPOINT"
+            | b"RELEASE" | b"RESTART" => Write,
             _ => Unknown,
         }
     }

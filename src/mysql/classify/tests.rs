@@ -5,6 +5,7 @@ use super::*;
 
 mod reads;
 mod routes;
+mod safety;
 mod writes;
 
 pub(super) use super::StatementKind as K;

@@ -80,6 +80,7 @@ impl Parser<'_> {
                 if t.is(b"TABLE") {
                     self.t.next();
                     self.table_list();
+                    self.flags |= Flags::IMPLICIT_COMMIT;
                     return Write;
                 }
                 Read
@@ -91,6 +92,8 @@ impl Parser<'_> {
 
     pub(super) fn start(&mut self) -> StatementKind {
         if !self.t.eat(b"TRANSACTION") {
+            // START SLAVE / REPLICA commit an open transaction.
+            self.flags |= Flags::IMPLICIT_COMMIT;
             return Write;
         }
         let mut read_only = None;
@@ -119,6 +122,10 @@ impl Parser<'_> {
             self.t.eat(b"REPLACE");
         }
         let temporary = self.t.eat(b"TEMPORARY");
+        if !temporary {
+            // Every CREATE but CREATE TEMPORARY TABLE commits an open transaction.
+            self.flags |= Flags::IMPLICIT_COMMIT;
+        }
         if self.t.eat(b"TABLE") || self.t.eat(b"SEQUENCE") {
             if self.t.eat(b"IF") {
                 self.t.eat(b"NOT");
@@ -139,6 +146,9 @@ impl Parser<'_> {
             return SessionCommand;
         }
         let temporary = self.t.eat(b"TEMPORARY");
+        if !temporary {
+            self.flags |= Flags::IMPLICIT_COMMIT;
+        }
         if self.t.eat(b"TABLE") || self.t.eat(b"TABLES") || self.t.eat(b"SEQUENCE") {
             if self.t.eat(b"IF") {
                 self.t.eat(b"EXISTS");

@@ -1,8 +1,9 @@
 //! `SET` in its many forms: session variables, `autocommit`, transaction access mode,
 //! global variables (a write) and MariaDB's `SET STATEMENT … FOR stmt`.
 
+use super::super::functions::{FuncClass, function_class, sysvar_class};
 use super::super::lexer::{Tok, Token};
-use super::super::{StatementKind, TransactionScope};
+use super::super::{Flags, StatementKind, TransactionScope};
 use super::Parser;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -65,7 +66,12 @@ impl<'a> Parser<'a> {
                     }
                     break;
                 }
-                Tok::Word if tok.is(b"PASSWORD") || tok.is(b"DEFAULT") => write = true,
+                Tok::Word if tok.is(b"PASSWORD") || tok.is(b"DEFAULT") => {
+                    write = true;
+                    if tok.is(b"PASSWORD") {
+                        self.flags |= Flags::IMPLICIT_COMMIT;
+                    }
+                }
                 Tok::Word | Tok::Quoted => name = tok.text,
                 Tok::SysVar => {
                     name = tok.text;
@@ -118,11 +124,13 @@ impl<'a> Parser<'a> {
     }
 
     /// Consumes an expression up to `,` or `;` outside parentheses; returns its token if it
-    /// is a single one.
+    /// is a single one. A call of anything but a pure built-in sets
+    /// [`Flags::SET_CALLS_FUNCTION`].
     fn value(&mut self) -> Option<Token<'a>> {
         let mut depth = 0i32;
         let mut first = None;
         let mut count = 0;
+        let mut after_dot = false;
         while let Some(tok) = self.t.peek() {
             if tok.is_punct(b';') || depth == 0 && tok.is_punct(b',') {
                 break;
@@ -133,6 +141,27 @@ impl<'a> Parser<'a> {
             } else if tok.is_punct(b')') {
                 depth -= 1;
             }
+            let call = self.t.peek().is_some_and(|t| t.is_punct(b'('));
+            let mut buf = [0; 32];
+            let class = match tok.kind {
+                Tok::Word if call && !after_dot => tok
+                    .upper(&mut buf)
+                    .map_or(FuncClass::Stored, function_class),
+                Tok::Word | Tok::Quoted if call => FuncClass::Stored,
+                Tok::Word if tok.is(b"NEXT") || tok.is(b"PREVIOUS") => {
+                    if self.t.eat(b"VALUE") {
+                        FuncClass::SideEffect
+                    } else {
+                        FuncClass::Pure
+                    }
+                }
+                Tok::SysVar => sysvar_class(tok.text),
+                _ => FuncClass::Pure,
+            };
+            if class != FuncClass::Pure {
+                self.flags |= Flags::SET_CALLS_FUNCTION;
+            }
+            after_dot = tok.is_punct(b'.');
             count += 1;
             first.get_or_insert(tok);
         }

@@ -237,7 +237,7 @@ const PINNED_READS: &[Row] = &[
     ("SELECT 1; SELECT 2", K::Read, M, MS),
     ("SELECT 1;SELECT 2;", K::Read, M, MS),
     ("SELECT 1 ; ; SELECT 2", K::Read, M, MS),
-    ("SELECT 1; DELETE FROM t", K::Read, M, MS),
+    ("SELECT 1; DELETE FROM t", K::Read, M, Flags::MULTI_STATEMENT.union(Flags::MULTI_WRITE)),
     ("SELECT 1; /* x */ SELECT 2", K::Read, M, MS),
     ("SELECT 1; SELECT * FROM t FOR UPDATE", K::Read, M, MS.union(LR)),
 ];
