@@ -9,8 +9,10 @@ use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use super::metrics::metrics;
 use crate::app::state::Shared;
@@ -20,27 +22,53 @@ type Resp = Response<Full<Bytes>>;
 
 /// Largest request body accepted by the API.
 const MAX_BODY: usize = 64 * 1024;
+/// A client must send its request headers within this (slowloris).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// ... and its body within this.
+const BODY_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection lives at most this long (keep-alive included): scrapes and `ctl` calls are short.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Admin connections open at once; more are closed at accept.
+const MAX_CONNECTIONS: usize = 64;
 
 /// Serves the admin API on `listener` forever.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "admin accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "too many admin connections; closing a new one");
+            drop(stream);
+            continue;
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let svc = service_fn(move |req| {
                 let shared = shared.clone();
                 async move { Ok::<_, Infallible>(handle(req, &shared).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), svc);
+            let mut conn = std::pin::pin!(conn);
+            if tokio::time::timeout(CONNECTION_TIMEOUT, conn.as_mut())
+                .await
+                .is_err()
+            {
+                // Finish the request in progress, if any, then close.
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(BODY_TIMEOUT, conn).await;
+                tracing::debug!(%peer, "admin connection closed after {CONNECTION_TIMEOUT:?}");
+            }
         });
     }
 }
@@ -149,9 +177,11 @@ async fn set_state(
     group: &str,
     addr: &str,
 ) -> Resp {
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "body too large"),
+    let read = Limited::new(req.into_body(), MAX_BODY).collect();
+    let body = match tokio::time::timeout(BODY_TIMEOUT, read).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(_)) => return error(StatusCode::PAYLOAD_TOO_LARGE, "body too large"),
+        Err(_) => return error(StatusCode::REQUEST_TIMEOUT, "body not sent in time"),
     };
     #[derive(serde::Deserialize)]
     struct Body {

@@ -78,18 +78,37 @@ impl Account {
 }
 
 /// True if `pattern` (`%` = any run, `_` = one character, case-insensitive) matches `s`.
+///
+/// Greedy with one backtrack point (the last `%`): O(|pattern| × |s|) at worst, never the
+/// exponential time of naive recursion on patterns like `%a%a%a…b` (host patterns come from
+/// `mysql.user`, which any account with the right grant can fill).
 pub fn like(pattern: &str, s: &str) -> bool {
-    fn go(p: &[u8], s: &[u8]) -> bool {
-        match p.split_first() {
-            None => s.is_empty(),
-            Some((b'%', rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
-            Some((b'_', rest)) => !s.is_empty() && go(rest, &s[1..]),
-            Some((c, rest)) => {
-                s.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && go(rest, &s[1..])
+    let (p, s) = (pattern.as_bytes(), s.as_bytes());
+    let (mut pi, mut si) = (0, 0);
+    // After the last `%` seen: where the pattern resumes, and where in `s` that `%` ended.
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match p.get(pi) {
+            Some(b'%') => {
+                pi += 1;
+                star = Some((pi, si));
             }
+            Some(&c) if c == b'_' || c.eq_ignore_ascii_case(&s[si]) => {
+                pi += 1;
+                si += 1;
+            }
+            _ => match star {
+                // Let the last `%` take one more character and try again from there.
+                Some((sp, ss)) => {
+                    pi = sp;
+                    si = ss + 1;
+                    star = Some((sp, ss + 1));
+                }
+                None => return false,
+            },
         }
     }
-    go(pattern.as_bytes(), s.as_bytes())
+    p[pi..].iter().all(|&c| c == b'%')
 }
 
 /// True if the host part of an account matches a TCP client at `ip` (names are not resolved,
@@ -291,6 +310,24 @@ mod tests {
         assert!(!like("10.0.0._", "10.0.0.17"));
         assert!(like("%.0.%", "10.0.3.4"));
         assert!(like("ABC", "abc"));
+        assert!(like("%%", "x"));
+        assert!(like("1%1", "1.2.3.1"));
+        assert!(!like("1%1", "1.2.3.4"));
+        assert!(!like("_", ""));
+        assert!(like("a%", "a"));
+        assert!(!like("", "a"));
+        assert!(like("", ""));
+    }
+
+    #[test]
+    fn like_is_not_exponential() {
+        // Naive recursion takes ~|s|^40 steps on this; the matcher takes |p| x |s|.
+        let pattern = format!("{}b", "%1".repeat(40));
+        let s = "1".repeat(45);
+        let t0 = std::time::Instant::now();
+        assert!(!like(&pattern, &s));
+        assert!(like(&format!("{pattern}%"), &format!("{s}b")));
+        assert!(t0.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]
