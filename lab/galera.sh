@@ -16,12 +16,14 @@ SYNC_TIMEOUT=${SYNC_TIMEOUT:-180}
 
 usage() {
   cat <<EOF
-usage: $0 start|stop|status|heal|kill N|desync N|resync N|restart N
+usage: $0 start|stop|status|heal|kill N|freeze N|thaw N|desync N|resync N|restart N
   start      start (or complete) the 3-node cluster, wait for Synced x3, create users/databases
   heal       start, then clear wsrep_desync on every node and wait until all 3 are Synced
   stop       clean shutdown of every node (n3, n2, then n1)
   status     port, pid and wsrep state of every node
   kill N     SIGKILL node N (1..3)
+  freeze N   SIGSTOP node N: a hung host (its kernel still answers TCP, the server nothing)
+  thaw N     SIGCONT node N
   restart N  (re)start node N and wait until it is Synced
   desync N   SET GLOBAL wsrep_desync=ON on node N
   resync N   SET GLOBAL wsrep_desync=OFF on node N
@@ -385,6 +387,24 @@ cmd_kill() {
   log "n$n killed"
 }
 
+frozen() { [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ]; }
+
+cmd_freeze() {
+  local n=$1 pid
+  node_running "$n" || die "n$n is not running"
+  pid=$(pid_of "$(npid "$n")")
+  kill -STOP "$pid"
+  log "n$n frozen (SIGSTOP pid $pid)"
+}
+
+cmd_thaw() {
+  local n=$1 pid
+  node_running "$n" || { log "n$n is not running"; return 0; }
+  pid=$(pid_of "$(npid "$n")")
+  kill -CONT "$pid"
+  log "n$n thawed (SIGCONT pid $pid)"
+}
+
 cmd_restart() {
   local n=$1 pid other st t0 b
   t0=$(now_ms)
@@ -415,8 +435,28 @@ cmd_restart() {
 
 # cmd_heal : every node running, none desynced, all Synced in one Primary component of 3.
 cmd_heal() {
-  local n st
+  local n st pid t0
+  for n in "${NODES[@]}"; do
+    pid=$(pid_of "$(npid "$n")")
+    if node_running "$n" && frozen "$pid"; then cmd_thaw "$n"; fi
+  done
   cmd_start
+  # A node thawed after the others evicted it rejoins by itself; one that does not within
+  # 30 s is restarted.
+  for n in "${NODES[@]}"; do
+    t0=$(now_ms)
+    while :; do
+      st=$(wsrep "$n")
+      set -- $st "" "" "" "" ""
+      if [ "$3" = Primary ]; then break; fi
+      if (( ($(now_ms) - t0) / 1000 >= 30 )); then
+        warn "n$n is not in the primary component (${st:-no answer}); restarting it"
+        cmd_restart "$n" >/dev/null
+        break
+      fi
+      sleep 0.2
+    done
+  done
   for n in "${NODES[@]}"; do
     st=$(wsrep "$n")
     set -- $st "" "" "" "" ""
@@ -459,6 +499,8 @@ main() {
     status) cmd_status ;;
     heal) require_root; cmd_heal ;;
     kill) require_root; check_node_arg "${2:-}"; cmd_kill "$2" ;;
+    freeze) require_root; check_node_arg "${2:-}"; cmd_freeze "$2" ;;
+    thaw) require_root; check_node_arg "${2:-}"; cmd_thaw "$2" ;;
     restart) require_root; check_node_arg "${2:-}"; cmd_restart "$2" ;;
     desync) require_root; check_node_arg "${2:-}"; cmd_desync "$2" ON ;;
     resync) require_root; check_node_arg "${2:-}"; cmd_desync "$2" OFF ;;

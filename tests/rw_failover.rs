@@ -28,8 +28,8 @@ async fn trx_loop(
         let r: Result<(), mysql_async::Error> = async {
             c.query_drop("BEGIN").await?;
             c.exec_drop(
-                "INSERT INTO rw_replay (client, n) VALUES (?, ?)",
-                (client, n),
+                "INSERT INTO rw_replay (id, client, n) VALUES (?, ?, ?)",
+                (client * 1_000_000 + n, client, n),
             )
             .await?;
             let _: Option<i64> = c
@@ -57,8 +57,10 @@ async fn trx_loop(
 }
 
 /// SIGKILL the master: a transaction left open across the kill is replayed on the new master
-/// and commits; one whose replayed reads differ gets ERR 1927; under a transaction load every
-/// acknowledged commit is on the new master exactly once. Prints the commit gap.
+/// and commits; one whose replayed reads differ gets ERR 1927, and so does one whose insert
+/// would get another auto-increment id there (the client saw the first one); under a
+/// transaction load every acknowledged commit is on the new master exactly once. Prints the
+/// commit gap.
 #[test]
 fn master_kill_replays_open_transactions() {
     let _serial = support::serial();
@@ -67,19 +69,27 @@ fn master_kill_replays_open_transactions() {
     g.wait_all_serving(Duration::from_secs(60));
     g.root_sql(
         1,
-        "CREATE OR REPLACE TABLE appdb.rw_replay (id INT AUTO_INCREMENT PRIMARY KEY, \
-         client INT, n INT, KEY (client)) ENGINE=InnoDB",
+        "CREATE OR REPLACE TABLE appdb.rw_replay (id BIGINT PRIMARY KEY, \
+         client INT, n INT, KEY (client)) ENGINE=InnoDB; \
+         CREATE OR REPLACE TABLE appdb.rw_auto (id INT AUTO_INCREMENT PRIMARY KEY, v INT) \
+         ENGINE=InnoDB",
     )
     .expect("table");
     let (dg, port) = proxy(g, "connect_timeout = \"10s\"");
     let master = master_node(g, &dg);
     let r = rt();
-    let (mut keep, mut differ) = r.block_on(async {
+    let (mut keep, mut differ, mut auto) = r.block_on(async {
         let mut keep = connect(port).await;
         keep.query_drop("BEGIN").await.unwrap();
-        keep.query_drop("INSERT INTO rw_replay (client, n) VALUES (0, 1)")
+        keep.query_drop("INSERT INTO rw_replay (id, client, n) VALUES (1, 0, 1)")
             .await
             .unwrap();
+        let mut auto = connect(port).await;
+        auto.query_drop("BEGIN").await.unwrap();
+        auto.query_drop("INSERT INTO rw_auto (v) VALUES (1)")
+            .await
+            .unwrap();
+        assert!(auto.last_insert_id().is_some());
         let n: Option<i64> = keep
             .query_first("SELECT COUNT(*) FROM rw_replay WHERE client = 0")
             .await
@@ -94,11 +104,16 @@ fn master_kill_replays_open_transactions() {
         assert_eq!(n, Some(0));
         let mut other = connect(port).await;
         other
-            .query_drop("INSERT INTO rw_replay (client, n) VALUES (9, 1)")
+            .query_drop("INSERT INTO rw_replay (id, client, n) VALUES (9000001, 9, 1)")
+            .await
+            .unwrap();
+        // A committed row after the open one: a replay cannot get the open one's id again.
+        other
+            .query_drop("INSERT INTO rw_auto (v) VALUES (7)")
             .await
             .unwrap();
         other.disconnect().await.unwrap();
-        (keep, differ)
+        (keep, differ, auto)
     });
     let end = std::time::Instant::now() + Duration::from_secs(9);
     let load: Vec<_> = (1..=3)
@@ -111,7 +126,7 @@ fn master_kill_replays_open_transactions() {
         .map(|h| h.join().expect("load thread"))
         .collect();
     r.block_on(async {
-        keep.query_drop("INSERT INTO rw_replay (client, n) VALUES (0, 2)")
+        keep.query_drop("INSERT INTO rw_replay (id, client, n) VALUES (2, 0, 2)")
             .await
             .expect("the open transaction continues on the new master");
         let n: Option<i64> = keep
@@ -127,10 +142,20 @@ fn master_kill_replays_open_transactions() {
             .await
             .expect("commit after replay");
         let e = differ
-            .query_drop("INSERT INTO rw_replay (client, n) VALUES (9, 2)")
+            .query_drop("INSERT INTO rw_replay (id, client, n) VALUES (9000002, 9, 2)")
             .await
             .expect_err("a replay whose reads differ must fail");
         assert_eq!(code(&e), 1927, "{e}");
+        let e = auto
+            .query_drop("INSERT INTO rw_auto (v) VALUES (2)")
+            .await
+            .expect_err("a replay giving another insert id must fail");
+        assert_eq!(code(&e), 1927, "{e}");
+        let n: Option<i64> = auto
+            .query_first("SELECT COUNT(*) FROM rw_auto WHERE v IN (1, 2)")
+            .await
+            .unwrap();
+        assert_eq!(n, Some(0), "the failed replay left nothing");
         let one: Option<i64> = differ.query_first("SELECT 1").await.unwrap();
         assert_eq!(one, Some(1), "the session goes on after ERR 1927");
     });

@@ -148,6 +148,7 @@ impl App {
     fn apply(&mut self, cfg: Config) -> Result<(), String> {
         let specs = listeners::specs(&cfg);
         let sockets = listeners::bind_all(&specs, &self.running)?;
+        crate::net::sockopt::set_backend_tcp_timeout(cfg.global.backend_tcp_timeout.0);
         // Monitors first: `[[mysql]]` listeners follow their cluster's snapshots.
         self.apply_galera(&cfg);
         let mut next = HashMap::new();

@@ -37,6 +37,10 @@ pub struct Global {
     pub shutdown_timeout: Dur,
     /// Data-plane worker threads (0 = one per CPU).
     pub workers: usize,
+    /// Backend sockets: TCP keepalive probes after this much idle time, and a connection whose
+    /// sent data stays unacknowledged this long is dropped (`TCP_USER_TIMEOUT`): a host that
+    /// lost power is noticed without waiting for the kernel's 15 minutes; 0 = kernel defaults.
+    pub backend_tcp_timeout: Dur,
     /// systemd watchdog ping period is derived from `WATCHDOG_USEC`; this is only a floor.
     pub watchdog_floor: Dur,
 }
@@ -46,6 +50,7 @@ impl Default for Global {
         Global {
             shutdown_timeout: Dur::secs(30),
             workers: 0,
+            backend_tcp_timeout: Dur::secs(10),
             watchdog_floor: Dur::millis(500),
         }
     }
@@ -109,6 +114,9 @@ pub struct Galera {
     pub interval: Dur,
     #[serde(default = "Dur::three_secs")]
     pub connect_timeout: Dur,
+    /// One node's poll must answer within this, or the node is marked down (a frozen or
+    /// unreachable host); default: the smallest of `interval`, `connect_timeout` and 1s.
+    pub check_timeout: Option<Dur>,
     #[serde(default)]
     pub available_when_donor: bool,
     #[serde(default)]
@@ -158,6 +166,19 @@ pub struct Mysql {
     /// Read/write split on (`true`) or every statement to the master (`false`).
     #[serde(default = "yes")]
     pub read_write_split: bool,
+    /// A client silent this long between commands is disconnected (HAProxy `timeout client`,
+    /// MariaDB `wait_timeout`); 0 = never.
+    #[serde(default = "Dur::zero")]
+    pub client_timeout: Dur,
+    /// A server silent this long while a reply is due counts as lost (HAProxy `timeout
+    /// server`); 0 = wait as long as the server works (the monitor still ends waits on a node
+    /// it marks down).
+    #[serde(default = "Dur::zero")]
+    pub server_timeout: Dur,
+    /// Bytes of session state kept for replay (history, prepared statement texts, the open
+    /// transaction); past it, commands that would add to it are refused.
+    #[serde(default = "default_session_memory")]
+    pub max_session_memory: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -297,6 +318,9 @@ fn default_history() -> usize {
 }
 fn default_max_conn() -> usize {
     10_000
+}
+fn default_session_memory() -> usize {
+    1 << 20
 }
 fn default_max_packet() -> usize {
     64 * 1024 * 1024

@@ -34,6 +34,10 @@ pub struct GaleraNodeState {
     pub cluster_size: u32,
     pub read_only: bool,
     pub version: String,
+    /// What the node's handshake offers (capabilities, version, charset), for the greeting
+    /// datagate sends clients before any backend connection exists.
+    #[serde(skip)]
+    pub handshake: Option<crate::mysql::packets::Handshake>,
 }
 
 fn on(v: &str) -> bool {

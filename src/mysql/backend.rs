@@ -45,6 +45,12 @@ pub enum BackendError {
     AuthPlugin(String),
     #[error("protocol: {0}")]
     Protocol(&'static str),
+    /// The monitor marked the server down while a reply was due (a frozen or unreachable host).
+    #[error("the monitor marked {0} down while its reply was due")]
+    MarkedDown(String),
+    /// No byte of the reply within `server_timeout`.
+    #[error("no reply from {addr} within server_timeout ({after:?})")]
+    NoReply { addr: String, after: Duration },
 }
 
 /// Reads once into `buf`. A read that leaves room in the buffer means the socket is drained:
@@ -125,7 +131,7 @@ impl Backend {
                         addr: addr.to_string(),
                         source,
                     })?;
-            let _ = stream.set_nodelay(true);
+            crate::net::sockopt::backend(&stream);
             if let Some(h) = proxy_header {
                 stream.write_all(h).await?;
             }
@@ -228,15 +234,19 @@ impl Backend {
 
     /// Reads more bytes from the server into `buf`.
     pub async fn fill(&mut self) -> Result<(), BackendError> {
-        // Relayed bytes are split off the front; keep room for a full read (reuses the
-        // allocation once the split parts are written and dropped).
-        if self.buf.capacity() - self.buf.len() < 8 * 1024 {
-            self.buf.reserve(64 * 1024);
-        }
+        self.make_room();
         if read_buf_drained(&self.stream, &mut self.buf).await? == 0 {
             return Err(BackendError::Closed);
         }
         Ok(())
+    }
+
+    /// Relayed bytes are split off the front of `buf`; keeps room for a full read (reusing the
+    /// allocation once the split parts are written and dropped).
+    pub fn make_room(&mut self) {
+        if self.buf.capacity() - self.buf.len() < 8 * 1024 {
+            self.buf.reserve(64 * 1024);
+        }
     }
 
     /// Writes one logical packet with the next sequence id.

@@ -8,6 +8,7 @@ mod assigned;
 mod functions;
 mod hint;
 mod history_key;
+mod kill;
 mod lexer;
 mod locks;
 mod route;
@@ -18,6 +19,7 @@ mod tests;
 pub use assigned::{AssignedVar, assigned_vars};
 pub use hint::Hint;
 pub use history_key::{HistoryKey, history_key};
+pub use kill::{Kill, kill_target};
 pub use locks::{LockCall, lock_calls};
 pub use route::{NoTempTables, Route, SessionContext, TempTables, route};
 

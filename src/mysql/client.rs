@@ -156,7 +156,7 @@ impl Connection {
         let mut stream = TcpStream::connect(addr)
             .await
             .map_err(ClientError::Connect)?;
-        let _ = stream.set_nodelay(true);
+        crate::net::sockopt::backend(&stream);
         if let Some(h) = proxy_header {
             stream.write_all(h).await?;
         }

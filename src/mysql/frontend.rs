@@ -62,11 +62,17 @@ pub enum ClientStream {
     Upgrading,
 }
 
+/// Largest packet a client may send before it has logged in (a login with connection
+/// attributes is a few hundred bytes): bad input before authentication costs little.
+pub const MAX_LOGIN_PACKET: usize = 16 * 1024;
+
 /// The client socket with its read buffer and packet limit.
 pub struct ClientConn {
     pub stream: ClientStream,
     pub buf: BytesMut,
     codec: PacketCodec,
+    /// How much the read buffer grows by when it runs short.
+    grow: usize,
 }
 
 fn upgrading() -> std::io::Error {
@@ -74,13 +80,21 @@ fn upgrading() -> std::io::Error {
 }
 
 impl ClientConn {
-    /// Wraps an accepted socket; packets above `max_packet` bytes are refused.
-    pub fn new(stream: TcpStream, max_packet: usize) -> ClientConn {
+    /// Wraps an accepted socket for the login: packets above [`MAX_LOGIN_PACKET`] are
+    /// refused and the buffer stays small until [`ClientConn::logged_in`].
+    pub fn new(stream: TcpStream) -> ClientConn {
         ClientConn {
             stream: ClientStream::Plain(stream),
-            buf: BytesMut::with_capacity(16 * 1024),
-            codec: PacketCodec::new(max_packet).lenient(),
+            buf: BytesMut::new(),
+            codec: PacketCodec::new(MAX_LOGIN_PACKET).lenient(),
+            grow: 1024,
         }
+    }
+
+    /// After the login: packets up to `max_packet` bytes, read in larger chunks.
+    pub fn logged_in(&mut self, max_packet: usize) {
+        self.codec = PacketCodec::new(max_packet).lenient();
+        self.grow = 16 * 1024;
     }
 
     /// The TCP socket under the transport.
@@ -156,8 +170,8 @@ impl ClientConn {
             if let Some(n) = self.codec.check(&self.buf)? {
                 return Ok(self.buf.split_to(n));
             }
-            if self.buf.capacity() - self.buf.len() < 4 * 1024 {
-                self.buf.reserve(16 * 1024);
+            if self.buf.capacity() - self.buf.len() < self.grow / 4 {
+                self.buf.reserve(self.grow);
             }
             if self.read_more().await? == 0 {
                 return Err(FrontendError::Closed);
@@ -188,9 +202,26 @@ pub fn frame_head(frame: &[u8]) -> (&[u8], u8) {
     (frame.get(HEADER_LEN..end).unwrap_or(&[]), seq)
 }
 
-/// The greeting a client gets: the master's handshake with our scramble and the capabilities
-/// the proxy relays; the version says MariaDB (`5.5.5-` prefix) as MariaDB servers do.
-pub fn greeting(master: &Handshake, scramble: &[u8], tls: bool) -> Handshake {
+/// What the servers' handshakes have in common, for the greeting: the capabilities and MariaDB
+/// extended capabilities every one offers, the version and charset of `preferred` (the
+/// master), else of the first. `None` without any handshake.
+pub fn greeting_template<'a>(
+    preferred: Option<&'a Handshake>,
+    all: impl IntoIterator<Item = &'a Handshake>,
+) -> Option<Handshake> {
+    let mut all = all.into_iter().peekable();
+    let mut t = preferred.or_else(|| all.peek().copied())?.clone();
+    for h in all {
+        t.capabilities = t.capabilities.intersection(h.capabilities);
+        t.mariadb_capabilities &= h.mariadb_capabilities;
+    }
+    Some(t)
+}
+
+/// The greeting a client gets: the servers' handshake (see [`greeting_template`]) with the
+/// session's own connection id and scramble and the capabilities the proxy relays; the
+/// version says MariaDB (`5.5.5-` prefix) as MariaDB servers do.
+pub fn greeting(master: &Handshake, connection_id: u32, scramble: &[u8], tls: bool) -> Handshake {
     let mut caps = SUPPORTED_CAPS.intersection(master.capabilities);
     caps.insert(
         CapabilityFlags::CLIENT_PROTOCOL_41
@@ -205,7 +236,7 @@ pub fn greeting(master: &Handshake, scramble: &[u8], tls: bool) -> Handshake {
     };
     Handshake {
         server_version: version,
-        connection_id: master.connection_id,
+        connection_id,
         scramble: scramble.to_vec(),
         capabilities: caps,
         mariadb_capabilities: master.mariadb_capabilities & SUPPORTED_MARIADB_CAPS,

@@ -12,5 +12,6 @@ pub mod reply;
 pub mod resultset;
 pub mod router;
 pub mod session;
+pub mod sessions;
 pub mod tls;
 pub mod users;

@@ -12,11 +12,14 @@ use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use super::backend::{Backend, BackendError};
+use super::frontend::greeting_template;
+use super::packets::Handshake;
 use super::router::ReaderLoad;
+use super::sessions::Registry;
 use super::users::UserStore;
 use crate::admin::metrics::metrics;
 use crate::config::{Galera, Mysql, ProxyVersion};
-use crate::health::galera::ClusterSnapshot;
+use crate::health::galera::{ClusterSnapshot, ServerSnapshot};
 use crate::net::listener::{self, ListenerCtx};
 
 /// How often the accounts are reloaded even without failed logins.
@@ -64,6 +67,8 @@ pub struct Shared {
     pub trx_replay_failed: IntCounter,
     /// Offered to clients (`CLIENT_SSL`) when `tls` is configured.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The live sessions, by the connection id their clients were given.
+    pub sessions: Arc<Registry>,
 }
 
 /// Runs one `[[mysql]]` listener until `ctx.accept_stop` is cancelled.
@@ -106,6 +111,7 @@ pub async fn serve(
             .with_label_values(&[name, "failed"]),
         cfg,
         tls,
+        sessions: Arc::new(Registry::default()),
         ctx: ctx.clone(),
         cluster,
         users,
@@ -140,9 +146,26 @@ impl Shared {
             let master = rx.borrow_and_update().master.clone();
             if let Some(addr) = master {
                 let left = deadline.saturating_duration_since(Instant::now());
-                match Backend::open(&addr, header, left.max(Duration::from_millis(1))).await {
-                    Ok(b) => return Ok(b),
-                    Err(e) => last = e,
+                let open = Backend::open(&addr, header, left.max(Duration::from_millis(1)));
+                // A master that does not answer (frozen) is given up as soon as the monitor
+                // names another one.
+                let moved = async {
+                    while rx.changed().await.is_ok() {
+                        if rx.borrow_and_update().master.as_deref() != Some(&addr) {
+                            return;
+                        }
+                    }
+                    std::future::pending::<()>().await;
+                };
+                tokio::select! {
+                    r = open => match r {
+                        Ok(b) => return Ok(b),
+                        Err(e) => last = e,
+                    },
+                    () = moved => {
+                        last = BackendError::Timeout(addr);
+                        continue;
+                    }
                 }
             }
             if Instant::now() >= deadline {
@@ -162,6 +185,35 @@ impl Shared {
         header: Option<&[u8]>,
     ) -> Result<Backend, BackendError> {
         Backend::open(addr, header, self.cfg.connect_timeout.0).await
+    }
+
+    /// What ends a session connection's wait for a reply that cannot come.
+    pub fn liveness(&self) -> super::session::Liveness {
+        super::session::Liveness::new(self.cluster.clone(), self.cfg.server_timeout.0)
+    }
+
+    /// What the greeting offers: the handshakes the monitor saw (see
+    /// [`super::frontend::greeting_template`]); waits up to `connect_timeout` for a first
+    /// monitor round. No server is contacted for a client that has not logged in.
+    pub async fn greeting_template(&self) -> Option<Handshake> {
+        let deadline = Instant::now() + self.cfg.connect_timeout.0;
+        let mut rx = self.cluster.clone();
+        loop {
+            let t = {
+                let snap = rx.borrow_and_update();
+                fn hs(s: &ServerSnapshot) -> Option<&Handshake> {
+                    s.wsrep.as_ref()?.handshake.as_ref()
+                }
+                let master = snap.master_server().and_then(hs);
+                greeting_template(master, snap.servers.iter().filter_map(hs))
+            };
+            if t.is_some() {
+                return t;
+            }
+            if !matches!(timeout_at(deadline, rx.changed()).await, Ok(Ok(()))) {
+                return None;
+            }
+        }
     }
 
     /// The cluster's current state.

@@ -24,6 +24,13 @@ pub fn reader_usable(snap: &ClusterSnapshot, addr: &str, master_accept_reads: bo
         .any(|s| s.address == addr && is_reader(s, master_accept_reads))
 }
 
+/// Whether the server at `addr` is Synced and serving (as master or reader).
+pub fn still_synced(snap: &ClusterSnapshot, addr: &str) -> bool {
+    snap.servers
+        .iter()
+        .any(|s| s.address == addr && s.serving() && matches!(s.role, Role::Master | Role::Reader))
+}
+
 /// The server a `route to server NAME` hint names (by name or address).
 pub fn find_server<'s>(snap: &'s ClusterSnapshot, name: &str) -> Option<&'s ServerSnapshot> {
     snap.servers

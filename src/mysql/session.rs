@@ -14,8 +14,13 @@ mod conn;
 mod connect;
 mod exec;
 pub mod history;
+mod kill;
+mod liveness;
 mod login;
+mod lost;
 pub mod prepared;
+mod readback;
+mod recover;
 mod replay;
 mod state;
 mod stmt;
@@ -31,8 +36,10 @@ use super::frontend::{ClientConn, FrontendError, authenticate, frame_head, parse
 use super::packets::{OkPacket, StatusFlags};
 use super::proxy::Shared;
 use super::reply::cmd;
+use super::sessions::Registration;
 use conn::Conn;
 use history::History;
+pub use liveness::Liveness;
 use login::{LoggedIn, LoginFailure, report_backend_error};
 use prepared::Statements;
 use state::RouteState;
@@ -61,13 +68,14 @@ enum Need {
 
 /// Runs one client from accept to close.
 pub async fn run(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: SocketAddr) {
-    let client = ClientConn::new(stream, shared.cfg.max_allowed_packet);
+    let client = ClientConn::new(stream);
+    let registration = shared.sessions.register();
     let LoggedIn {
         client,
         backend,
         login,
         scramble,
-    } = match login::login(&shared, client, peer).await {
+    } = match login::login(&shared, client, peer, registration.id).await {
         Ok(l) => l,
         Err(LoginFailure::Rejected(reason)) => {
             shared.ctx.reject(reason);
@@ -78,7 +86,7 @@ pub async fn run(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: Socke
     let claim = shared.load.claim(&backend.addr);
     let mut s = Session {
         state: RouteState::new(backend.status),
-        master: Some(Conn::new(backend, Some(claim))),
+        master: Some(Conn::new(backend, Some(claim), shared.liveness())),
         reader: None,
         history: History::new(shared.cfg.max_session_history),
         shared,
@@ -89,11 +97,18 @@ pub async fn run(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: Socke
         stmts: Statements::default(),
         trx: TrxLog::default(),
         hint_warned: false,
+        me: registration,
     };
-    if let Err(reason) = s.commands().await
-        && let Some(r) = reason
-    {
-        s.shared.ctx.reject(r);
+    s.me.handle.set_user(&s.login.user);
+    s.publish_backends();
+    let kill = s.me.handle.kill.clone();
+    tokio::select! {
+        r = s.commands() => if let Err(Some(reason)) = r {
+            s.shared.ctx.reject(reason);
+        },
+        () = kill.cancelled() => {
+            tracing::info!(listener = %s.shared.ctx.name, id = s.me.id, "session killed (KILL CONNECTION)");
+        }
     }
     for c in [s.master.take(), s.reader.take()].into_iter().flatten() {
         c.quit().await;
@@ -115,13 +130,42 @@ struct Session {
     trx: TrxLog,
     /// A hint named an unknown server (logged once per session).
     hint_warned: bool,
+    /// The session's id and what `KILL` from other sessions needs.
+    me: Registration,
 }
 
 impl Session {
+    /// Tells the registry which backend connections the session has (for `KILL QUERY`).
+    fn publish_backends(&self) {
+        let conns = [self.master.as_ref(), self.reader.as_ref()];
+        let backends = conns
+            .into_iter()
+            .flatten()
+            .map(|c| (c.addr().to_string(), c.b.handshake.connection_id))
+            .collect();
+        self.me.handle.set_backends(backends);
+    }
+
     /// The command loop; `Err(Some(reason))` ends the session as a counted reject.
     async fn commands(&mut self) -> Result<(), Option<&'static str>> {
+        let idle = self.shared.cfg.client_timeout.0;
         loop {
-            let frame = match self.client.read_frame().await {
+            let read = self.client.read_frame();
+            let got = if idle.is_zero() {
+                read.await
+            } else {
+                match tokio::time::timeout(idle, read).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::info!(listener = %self.shared.ctx.name, peer = %self.peer, "client idle past client_timeout; closing");
+                        let msg = "The client was disconnected by datagate because of inactivity \
+                                   (client_timeout)";
+                        self.client.send_err(0, 4031, "HY000", msg).await;
+                        return Err(Some("client_timeout"));
+                    }
+                }
+            };
+            let frame = match got {
                 Ok(f) => f,
                 Err(FrontendError::Codec(_)) => {
                     let msg = "Got a packet bigger than 'max_allowed_packet' bytes";

@@ -3,4 +3,5 @@
 pub mod listener;
 pub mod proxy_protocol;
 pub mod relay;
+pub mod sockopt;
 pub mod tcp;

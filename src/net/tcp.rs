@@ -96,7 +96,7 @@ async fn connect(
             .await
         {
             Ok(Ok(s)) => {
-                let _ = s.set_nodelay(true);
+                super::sockopt::backend(&s);
                 return Some((i, s));
             }
             Ok(Err(e)) => {

@@ -94,7 +94,7 @@ async fn session(s: &Shared, client: TcpStream, peer: SocketAddr) {
             Err(_) => return refuse(s, client, peer, wait).await,
         }
     };
-    let _ = server.set_nodelay(true);
+    crate::net::sockopt::backend(&server);
     let active = metrics()
         .backend_connections_active
         .with_label_values(&[&s.ctx.name, &addr]);

@@ -90,6 +90,17 @@ impl GaleraLab {
         self.lab.must("galera.sh", &["kill", &n.to_string()]);
     }
 
+    /// SIGSTOP node `n`: a hung host (the kernel still accepts connections and acknowledges
+    /// data; the server answers nothing). [`GaleraLab::heal`] thaws it.
+    pub fn freeze(&self, n: usize) {
+        self.lab.must("galera.sh", &["freeze", &n.to_string()]);
+    }
+
+    /// SIGCONT node `n`.
+    pub fn thaw(&self, n: usize) {
+        self.lab.must("galera.sh", &["thaw", &n.to_string()]);
+    }
+
     /// (Re)start node `n` and wait until it is Synced.
     pub fn restart(&self, n: usize) {
         self.lab.must("galera.sh", &["restart", &n.to_string()]);

@@ -23,6 +23,7 @@
 
 mod client;
 mod daemon;
+pub mod fault;
 mod galera;
 mod redis;
 pub mod rw;

@@ -91,6 +91,20 @@ fn options(addr: &str, user: &str, password: &str, timeout: Duration) -> Connect
     }
 }
 
+/// How long one node's poll may take before the node counts as down: `check_timeout`, else
+/// the smallest of `interval`, `connect_timeout` and 1s.
+pub fn check_timeout(cfg: &Galera) -> Duration {
+    let t = match cfg.check_timeout {
+        Some(t) => t.0,
+        None => cfg
+            .interval
+            .0
+            .min(cfg.connect_timeout.0)
+            .min(Duration::from_secs(1)),
+    };
+    t.max(Duration::from_millis(10))
+}
+
 /// Polls one node on its kept connection (opened on first use, dropped on any failure other
 /// than a server error, so the next round reconnects).
 async fn poll(
@@ -103,7 +117,9 @@ async fn poll(
             Some(c) => c,
             None => slot.insert(Connection::connect(opts).await?),
         };
-        read_state(conn).await
+        let mut state = read_state(conn).await?;
+        state.handshake = Some(conn.handshake().clone());
+        Ok(state)
     };
     let r = tokio::time::timeout(timeout, work)
         .await
@@ -127,11 +143,7 @@ pub async fn run_monitor(
         tracing::error!(cluster = %cluster, error = %e, "cannot read the monitor password_file");
         String::new()
     });
-    let timeout = cfg
-        .interval
-        .0
-        .min(cfg.connect_timeout.0)
-        .max(Duration::from_millis(10));
+    let timeout = check_timeout(&cfg);
     let specs = cfg.servers.get_ref().clone();
     let opts: Vec<ConnectOptions> = specs
         .iter()

@@ -26,6 +26,7 @@ fn cfg(priorities: &[i32]) -> Galera {
         password_file: None,
         interval: Dur::one_sec(),
         connect_timeout: Dur::three_secs(),
+        check_timeout: None,
         available_when_donor: false,
         master: MasterSelect::LowestIndex,
         failback: false,
@@ -45,6 +46,7 @@ fn synced(index: u32) -> Result<GaleraNodeState, String> {
         cluster_size: 3,
         read_only: false,
         version: "10.11.19-MariaDB".into(),
+        ..GaleraNodeState::default()
     })
 }
 

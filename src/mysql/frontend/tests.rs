@@ -62,17 +62,39 @@ fn greeting_says_mariadb_and_hides_compression() {
         charset: 45,
         ..Handshake::default()
     };
-    let g = greeting(&master, &[1; 20], false);
+    let g = greeting(&master, 9, &[1; 20], false);
     assert_eq!(g.server_version, "5.5.5-10.11.19-MariaDB");
-    assert_eq!(g.connection_id, 7);
+    assert_eq!(g.connection_id, 9);
     assert!(!g.capabilities.contains(CapabilityFlags::CLIENT_COMPRESS));
     assert!(!g.capabilities.contains(CapabilityFlags::CLIENT_SSL));
     assert_eq!(g.mariadb_capabilities, SUPPORTED_MARIADB_CAPS);
-    let again = greeting(&g, &[1; 20], true);
+    let again = greeting(&g, 9, &[1; 20], true);
     assert_eq!(again.server_version, "5.5.5-10.11.19-MariaDB");
     assert!(again.capabilities.contains(CapabilityFlags::CLIENT_SSL));
     let parsed = Handshake::parse(&g.build()).unwrap();
     assert_eq!(parsed.scramble, vec![1; 20]);
+}
+
+#[test]
+fn greeting_offers_what_every_server_has() {
+    let hs = |version: &str, caps: u32, mariadb: u32| Handshake {
+        server_version: version.into(),
+        capabilities: CapabilityFlags::from_bits_retain(caps),
+        mariadb_capabilities: mariadb,
+        ..Handshake::default()
+    };
+    let (a, b, c) = (
+        hs("11.4", 0b1111, 0b111),
+        hs("10.11", 0b0111, 0b101),
+        hs("10.6", 0b1101, 0b100),
+    );
+    let t = greeting_template(Some(&b), [&a, &b, &c]).unwrap();
+    assert_eq!(t.server_version, "10.11");
+    assert_eq!(t.capabilities.bits(), 0b0101);
+    assert_eq!(t.mariadb_capabilities, 0b100);
+    let first = greeting_template(None, [&c, &a]).unwrap();
+    assert_eq!(first.server_version, "10.6");
+    assert!(greeting_template(None, []).is_none());
 }
 
 #[test]

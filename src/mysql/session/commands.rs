@@ -9,6 +9,8 @@ use super::super::packets::StatusFlags;
 use super::super::reply::cmd;
 use super::conn::{Receive, RelayError, Sink};
 use super::history::used_database;
+use super::lost::after_loss;
+use super::recover::{Loss, Next};
 use super::{End, Need, Session, Target};
 use crate::config::MasterFailureMode;
 
@@ -22,51 +24,71 @@ impl Session {
         c: Option<&Classification<'_>>,
         reply_seq: u8,
     ) -> Result<Option<bool>, End> {
+        let payload = frame_head(frame).0;
+        if payload.first() != Some(&cmd::RESET_CONNECTION)
+            && !self.state_fits(payload, true, reply_seq).await?
+        {
+            return Ok(None);
+        }
         let mode = self.shared.cfg.master_failure_mode;
         if mode != MasterFailureMode::FailInstantly && !self.shared.has_master() {
             return self.session_command_on_reader(frame, c, reply_seq).await;
         }
-        if !self.ensure_master(Need::Read, reply_seq).await? {
-            return Ok(None);
-        }
         let caps = self.login.capabilities;
         let command = frame_head(frame).0.first().copied().unwrap_or(0);
-        let mut reader_sent = false;
-        if let Some(r) = self.reader.as_mut() {
-            reader_sent = r.send(frame).await.is_ok();
-            if !reader_sent {
-                self.reader = None;
-            }
-        }
-        let was_in = self.state.in_master_trx();
         let replay = self.shared.cfg.transaction_replay;
-        let autocommit = self
-            .state
-            .master_status
-            .contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
-        let checksum = replay && (was_in || !autocommit);
-        let Some(m) = self.master.as_mut() else {
-            return Ok(None);
-        };
-        let opts = Receive {
-            checksum,
-            client_stmt_id: None,
-        };
-        let outcome = match m
-            .exchange(frame, caps, Sink::Client(&mut self.client), opts)
-            .await
-        {
-            Ok(o) => o,
-            Err(RelayError::Client) => return Err(End),
-            Err(RelayError::Backend { error, relayed }) => {
-                tracing::info!(listener = %self.shared.ctx.name, %error, "master connection lost");
-                self.master = None;
-                self.reader = None;
-                if relayed {
-                    return Err(End);
-                }
-                self.report_lost(reply_seq, was_in, "master", &error).await;
+        let mut retried = false;
+        let (outcome, reader_sent, was_in, checksum) = loop {
+            if !self.ensure_master(Need::Read, reply_seq).await? {
                 return Ok(None);
+            }
+            let mut reader_sent = false;
+            if let Some(r) = self.reader.as_mut() {
+                reader_sent = r.send(frame).await.is_ok();
+                if !reader_sent {
+                    self.reader = None;
+                }
+            }
+            let was_in = self.state.in_master_trx();
+            let autocommit = self
+                .state
+                .master_status
+                .contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
+            let checksum = replay && (was_in || !autocommit);
+            let Some(m) = self.master.as_mut() else {
+                return Ok(None);
+            };
+            let opts = Receive {
+                checksum,
+                client_stmt_id: None,
+            };
+            match m
+                .exchange(frame, caps, Sink::Client(&mut self.client), opts)
+                .await
+            {
+                Ok(o) => break (o, reader_sent, was_in, checksum),
+                Err(RelayError::Client) => return Err(End),
+                Err(RelayError::Backend { error, relayed }) => {
+                    tracing::info!(listener = %self.shared.ctx.name, %error, "master connection lost");
+                    self.master = None;
+                    // The reader may have run it: it gets the session again from the history.
+                    self.reader = None;
+                    if relayed {
+                        return Err(End);
+                    }
+                    let loss = Loss {
+                        decision: after_loss(command, c, was_in, autocommit),
+                        error: &error,
+                        in_trx: was_in,
+                    };
+                    match self
+                        .recover_master(loss, &mut retried, Need::Read, reply_seq)
+                        .await?
+                    {
+                        Next::Again => continue,
+                        Next::Answered => return Ok(None),
+                    }
+                }
             }
         };
         if let Some(st) = outcome.status() {

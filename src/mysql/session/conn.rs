@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 
-use super::super::backend::{Backend, BackendError, MAX_REPLY_PACKET};
+use super::super::backend::{Backend, BackendError, MAX_REPLY_PACKET, read_buf_drained};
 use super::super::codec::{HEADER_LEN, PacketCodec, Reader};
 use super::super::frontend::{ClientConn, frame_head};
 use super::super::packets::{CapabilityFlags, StatusFlags};
 use super::super::reply::{ReplyTracker, Step, has_no_reply};
 use super::super::router::LoadClaim;
+use super::liveness::Liveness;
 use super::prepared::BackendStatements;
 
 /// After this long unused, a connection is checked before it is used again (the server may
@@ -29,6 +30,8 @@ pub struct Conn {
     last_used: Instant,
     /// Counts this session in the server's load while the connection lives.
     _claim: Option<LoadClaim>,
+    /// Ends a wait for a reply the server can no longer send.
+    live: Liveness,
 }
 
 /// Where a reply goes.
@@ -36,6 +39,8 @@ pub enum Sink<'a> {
     Client(&'a mut ClientConn),
     /// Read to its end and dropped (its checksum and status are kept).
     Discard,
+    /// Read to its end into this buffer (raw frames), for replies the proxy reads itself.
+    Collect(&'a mut Vec<u8>),
 }
 
 /// Why an exchange failed.
@@ -80,9 +85,10 @@ fn backend_err(error: BackendError, relayed: bool) -> RelayError {
     RelayError::Backend { error, relayed }
 }
 
-/// Adds what must agree between two servers' replies to the same command: rows and column
-/// definitions whole, of an OK its affected rows, of an ERR its code; not status flags,
-/// warnings, insert ids or statement ids, which may differ between nodes.
+/// Adds what the client saw of a reply and a replay must give again: rows and column
+/// definitions whole, of an OK its affected rows and insert id (a replay that generates other
+/// ids would break what the client holds), of an ERR its code; not status flags, warnings or
+/// statement ids, which may differ between nodes without the client relying on them.
 fn checksum_packet(h: &mut impl Hasher, packet: &[u8], status: bool) {
     if !status {
         h.write(packet);
@@ -93,6 +99,7 @@ fn checksum_packet(h: &mut impl Hasher, packet: &[u8], status: bool) {
     match r.u8() {
         Some(0x00) => {
             h.write_u8(0);
+            h.write_u64(r.lenenc_int().unwrap_or(u64::MAX));
             h.write_u64(r.lenenc_int().unwrap_or(u64::MAX));
         }
         Some(0xFF) => {
@@ -105,12 +112,27 @@ fn checksum_packet(h: &mut impl Hasher, packet: &[u8], status: bool) {
 }
 
 impl Conn {
-    pub fn new(b: Backend, claim: Option<LoadClaim>) -> Conn {
+    pub fn new(b: Backend, claim: Option<LoadClaim>, live: Liveness) -> Conn {
         Conn {
             b,
             stmts: BackendStatements::default(),
             last_used: Instant::now(),
             _claim: claim,
+            live,
+        }
+    }
+
+    /// Reads more of a reply, unless the server is marked down or silent too long first.
+    async fn fill(&mut self) -> Result<(), BackendError> {
+        self.b.make_room();
+        let b = &mut self.b;
+        tokio::select! {
+            biased;
+            r = read_buf_drained(&b.stream, &mut b.buf) => match r? {
+                0 => Err(BackendError::Closed),
+                _ => Ok(()),
+            },
+            e = self.live.lost(&b.addr) => Err(e),
         }
     }
 
@@ -204,12 +226,16 @@ impl Conn {
             }
             if off > 0 {
                 let chunk = b.buf.split_to(off);
-                if let Sink::Client(client) = &mut sink {
-                    client
-                        .write_all(&chunk)
-                        .await
-                        .map_err(|_| RelayError::Client)?;
-                    relayed = true;
+                match &mut sink {
+                    Sink::Client(client) => {
+                        client
+                            .write_all(&chunk)
+                            .await
+                            .map_err(|_| RelayError::Client)?;
+                        relayed = true;
+                    }
+                    Sink::Collect(out) => out.extend_from_slice(&chunk),
+                    Sink::Discard => {}
                 }
             }
             match step {
@@ -228,12 +254,12 @@ impl Conn {
                         }
                     },
                     // A replayed LOAD DATA LOCAL gets an empty file (it no longer exists).
-                    Sink::Discard => self
+                    Sink::Discard | Sink::Collect(_) => self
                         .send(&[0, 0, 0, last_seq.wrapping_add(1)])
                         .await
                         .map_err(|e| backend_err(e, relayed))?,
                 },
-                Step::More => self.b.fill().await.map_err(|e| backend_err(e, relayed))?,
+                Step::More => self.fill().await.map_err(|e| backend_err(e, relayed))?,
             }
         }
     }
@@ -310,10 +336,12 @@ mod tests {
             }
             h.finish()
         };
-        // OK: affected rows 1, insert id 7 vs 8, other status flags: equal.
+        // OK: affected rows 1, insert id 7, other status flags and warnings: equal.
         let a = sum(&[(&[0, 1, 7, 2, 0, 0, 0], true)]);
-        let b = sum(&[(&[0, 1, 8, 0, 0, 1, 0], true)]);
+        let b = sum(&[(&[0, 1, 7, 0, 0, 1, 0], true)]);
         assert_eq!(a, b);
+        // Insert ids differ: the client saw 7, a replay giving 8 must fail.
+        assert_ne!(a, sum(&[(&[0, 1, 8, 2, 0, 0, 0], true)]));
         // Affected rows differ.
         assert_ne!(a, sum(&[(&[0, 2, 7, 2, 0, 0, 0], true)]));
         // Rows differ.

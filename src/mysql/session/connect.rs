@@ -45,41 +45,46 @@ impl Session {
     /// its ERR.
     pub(super) async fn ensure_master(&mut self, need: Need, reply_seq: u8) -> Result<bool, End> {
         if let Some(m) = &self.master {
-            let current = self.shared.is_master(m.addr());
-            if current && !m.closed_while_idle() {
+            let snap = self.shared.snapshot();
+            let current = snap.master.as_deref() == Some(m.addr());
+            let idle_closed = m.closed_while_idle();
+            if current && !idle_closed {
                 return Ok(true);
             }
-            let nothing_lost = !self.state.in_master_trx()
-                && !self.state.tables_locked
-                && self.state.temp_tables.is_empty();
-            if current && nothing_lost {
-                // Closed by the server while idle (wait_timeout): nothing of the session is
-                // lost with it but what the history gives back.
-                tracing::debug!(listener = %self.shared.ctx.name, "master connection closed while idle; reconnecting");
-                self.master = None;
-                return match self.reconnect_master().await {
-                    Ok(()) => Ok(true),
-                    Err(e) => self.no_master(need, reply_seq, &e).await.map(|()| false),
-                };
-            }
-            if current {
-                // A transaction, table locks or temporary tables died with it: the next
-                // command tells the client.
+            let held = self.held_on_master();
+            let pinned = !held.is_empty() || self.state.in_master_trx();
+            if !idle_closed && pinned && router::still_synced(&snap, m.addr()) {
+                // The master moved, but the old one still serves: the session finishes what
+                // only that connection has (a transaction, locks, temporary tables) there.
                 return Ok(true);
             }
+            let what = if current {
+                "the master closed the session's connection while it was idle"
+            } else {
+                "the master changed"
+            };
             if let Some(old) = self.master.take() {
                 tokio::spawn(old.quit());
+            }
+            if !held.is_empty() {
+                return Err(self.end_for_lost_state(reply_seq, what, &held).await);
             }
             if self.state.in_master_trx() {
                 if self.replay_trx().await {
                     return Ok(true);
                 }
-                self.lose_trx(
-                    reply_seq,
-                    "the master changed; the transaction was rolled back",
-                )
-                .await;
+                let why = format!("{what}; the transaction was rolled back");
+                self.lose_trx(reply_seq, &why).await;
                 return Ok(false);
+            }
+            if current {
+                tracing::debug!(listener = %self.shared.ctx.name, "{what}; reconnecting");
+            }
+        } else {
+            let held = self.held_on_master();
+            if !held.is_empty() {
+                let what = "the master connection was lost";
+                return Err(self.end_for_lost_state(reply_seq, what, &held).await);
             }
         }
         match self.reconnect_master().await {
@@ -99,16 +104,24 @@ impl Session {
     ) -> Result<Backend, BackendError> {
         let mut login = self.login.clone();
         login.database = database;
-        b.login(&login, self.shared.cfg.connect_timeout.0).await?;
-        for stmt in history.payloads() {
-            if let Err(e) = b.simple_command(stmt, self.login.capabilities).await {
-                tracing::warn!(listener = %self.shared.ctx.name, server = %b.addr, error = %e, "session history replay failed");
-                if strict {
-                    return Err(e);
+        let limit = self.shared.cfg.connect_timeout.0;
+        let addr = b.addr.clone();
+        let work = async {
+            b.login(&login, limit).await?;
+            for stmt in history.payloads() {
+                if let Err(e) = b.simple_command(stmt, self.login.capabilities).await {
+                    tracing::warn!(listener = %self.shared.ctx.name, server = %b.addr, error = %e, "session history replay failed");
+                    if strict {
+                        return Err(e);
+                    }
                 }
             }
-        }
-        Ok(b)
+            Ok(b)
+        };
+        // A server that stops answering half-way (frozen) must not hold the session.
+        tokio::time::timeout(limit, work)
+            .await
+            .map_err(|_| BackendError::Timeout(addr))?
     }
 
     /// A new master connection with the session's account, database and history.
@@ -121,7 +134,8 @@ impl Session {
         self.state.master_status = b.status;
         tracing::debug!(listener = %self.shared.ctx.name, master = %b.addr, "session moved to the master");
         let claim = self.shared.load.claim(&b.addr);
-        self.master = Some(Conn::new(b, Some(claim)));
+        self.master = Some(Conn::new(b, Some(claim), self.shared.liveness()));
+        self.publish_backends();
         Ok(())
     }
 
@@ -173,7 +187,8 @@ impl Session {
             match opened {
                 Ok(b) => {
                     self.state.reader_status = b.status;
-                    self.reader = Some(Conn::new(b, Some(claim)));
+                    self.reader = Some(Conn::new(b, Some(claim), self.shared.liveness()));
+                    self.publish_backends();
                     return Some(Target::Reader);
                 }
                 Err(e) => {

@@ -7,13 +7,17 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::super::classify::{Classification, Route, StatementKind, classify, route};
+use super::super::classify::{
+    Classification, Flags, Route, StatementKind, classify, kill_target, route,
+};
 use super::super::codec::{self, HEADER_LEN};
 use super::super::frontend::frame_head;
 use super::super::packets::StatusFlags;
 use super::super::reply::cmd;
 use super::super::router;
 use super::conn::{Outcome, Receive, RelayError, Sink};
+use super::lost::after_loss;
+use super::recover::{Loss, Next};
 use super::stmt::{FrameError, backend_frame};
 use super::{End, Need, Session, Target};
 
@@ -88,6 +92,8 @@ impl Session {
         match r {
             Route::Master => Plan::Master,
             Route::All => Plan::All,
+            // Variables only the master has: their readers would see other values.
+            Route::Reader if self.state.vars_on_master_only => Plan::Master,
             Route::Reader => Plan::Reader(None),
             Route::LastUsed => match self.state.last {
                 Target::Reader if self.reader.is_some() => Plan::LastReader,
@@ -125,7 +131,17 @@ impl Session {
         } else {
             Classification::unknown()
         };
+        if c.kind == StatementKind::Write
+            && let Some(kill) = kill_target(c.sql)
+        {
+            return self.kill(kill, reply_seq).await;
+        }
         let ran = match self.plan(&c) {
+            // `SET @x = f()` runs once, where writes go; the values are copied from there.
+            Plan::All if c.flags.contains(Flags::SET_CALLS_FUNCTION) => {
+                self.on_master(&frame, Cmd::Plain, Some(&c), Need::Write, reply_seq)
+                    .await?
+            }
             Plan::All => {
                 self.session_command(&frame, Some(&c), reply_seq).await?;
                 self.shared.to_all.observe(start.elapsed());
@@ -147,6 +163,10 @@ impl Session {
         };
         if let Some((o, target)) = ran {
             self.state.after(&c, target, o.ok());
+            let sets_vars = Flags::USER_VAR_ASSIGN.union(Flags::SET_CALLS_FUNCTION);
+            if o.ok() && target == Target::Master && c.flags.intersects(sets_vars) {
+                self.copy_vars(&c).await;
+            }
             self.observe(target, start);
         }
         Ok(())
@@ -232,34 +252,19 @@ impl Session {
             };
             tracing::info!(listener = %self.shared.ctx.name, %error, "master connection lost");
             self.master = None;
-            if was_in {
-                let commit = c.is_some_and(|c| c.kind == StatementKind::Commit);
-                if !commit && !retried && self.replay_trx().await {
-                    retried = true;
-                    continue;
-                }
-                let why = if commit {
-                    "the master was lost during COMMIT; whether the transaction committed is unknown"
-                } else {
-                    "the master was lost; the transaction was rolled back"
-                };
-                self.lose_trx(reply_seq, why).await;
-                return Ok(None);
+            let command = frame_head(frame).0.first().copied().unwrap_or(0);
+            let loss = Loss {
+                decision: after_loss(command, c, was_in, autocommit),
+                error: &error,
+                in_trx: was_in,
+            };
+            match self
+                .recover_master(loss, &mut retried, need, reply_seq)
+                .await?
+            {
+                Next::Again => continue,
+                Next::Answered => return Ok(None),
             }
-            let harmless = c.is_some_and(|c| {
-                matches!(c.kind, StatementKind::Read | StatementKind::Begin { .. })
-            });
-            if !retried && harmless {
-                // A read or a BEGIN can run again; a write may have been applied.
-                retried = true;
-                if self.ensure_master(need, reply_seq).await? {
-                    continue;
-                }
-                return Ok(None);
-            }
-            let msg = format!("datagate: lost connection to the master during query: {error}");
-            self.client.send_err(reply_seq, 2013, "HY000", &msg).await;
-            return Ok(None);
         }
     }
 
@@ -276,7 +281,8 @@ impl Session {
                 self.trx.start_unknown();
             }
         }
-        self.trx.push(frame, checksum);
+        let limit = self.memory_left(0).saturating_add(self.trx.bytes());
+        self.trx.push(frame, checksum, limit);
     }
 
     /// Runs a read on a reader, falling back to the master when there is none.

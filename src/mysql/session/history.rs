@@ -33,11 +33,21 @@ struct Entry {
     key: HistoryKey,
 }
 
+fn key_of(payload: &[u8]) -> HistoryKey {
+    match payload.split_first() {
+        Some((&cmd::QUERY, sql)) => history_key(sql),
+        Some((&cmd::SET_OPTION, _)) => HistoryKey::Vars(vec![b"\x1bset_option".to_vec()]),
+        _ => HistoryKey::Other,
+    }
+}
+
 /// The commands to replay, oldest first, at most `max` of them.
 #[derive(Debug, Clone)]
 pub struct History {
     entries: Vec<Entry>,
     max: usize,
+    /// Sum of the payload sizes.
+    bytes: usize,
 }
 
 impl History {
@@ -46,7 +56,31 @@ impl History {
         History {
             entries: Vec::new(),
             max: max.max(1),
+            bytes: 0,
         }
+    }
+
+    /// Whether recording `payload` keeps the history within its `max` commands (a command
+    /// superseding earlier ones always does).
+    pub fn fits(&self, payload: &[u8]) -> bool {
+        if used_database(payload).is_some() {
+            return true;
+        }
+        let key = key_of(payload);
+        let superseded = |e: &Entry| match (&key, &e.key) {
+            (HistoryKey::Vars(names), HistoryKey::Vars(old)) => {
+                old.iter().all(|n| names.contains(n))
+            }
+            (HistoryKey::Prepare(n) | HistoryKey::Deallocate(n), HistoryKey::Prepare(o)) => n == o,
+            (HistoryKey::Other, _) => e.payload == payload,
+            _ => false,
+        };
+        self.entries.iter().any(superseded) || self.entries.len() < self.max
+    }
+
+    /// Bytes of the commands kept.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Records a session command that succeeded (`USE` is not recorded: logins name the database).
@@ -54,11 +88,7 @@ impl History {
         if used_database(payload).is_some() {
             return;
         }
-        let key = match payload.split_first() {
-            Some((&cmd::QUERY, sql)) => history_key(sql),
-            Some((&cmd::SET_OPTION, _)) => HistoryKey::Vars(vec![b"\x1bset_option".to_vec()]),
-            _ => HistoryKey::Other,
-        };
+        let key = key_of(payload);
         match &key {
             HistoryKey::Vars(names) => self.entries.retain(|e| match &e.key {
                 HistoryKey::Vars(old) => !old.iter().all(|n| names.contains(n)),
@@ -72,6 +102,7 @@ impl History {
                 self.entries
                     .retain(|e| !matches!(&e.key, HistoryKey::Prepare(n) if n == name));
                 if self.entries.len() < before {
+                    self.bytes = self.entries.iter().map(|e| e.payload.len()).sum();
                     return;
                 }
             }
@@ -88,6 +119,7 @@ impl History {
             payload: payload.to_vec(),
             key,
         });
+        self.bytes = self.entries.iter().map(|e| e.payload.len()).sum();
     }
 
     /// The payloads to replay, oldest first.
@@ -108,6 +140,7 @@ impl History {
     /// Forgets everything (COM_RESET_CONNECTION, COM_CHANGE_USER).
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.bytes = 0;
     }
 }
 
@@ -174,6 +207,27 @@ mod tests {
             texts(&h),
             ["PREPARE t FROM 'SELECT 3'", "DROP PREPARE nothing"]
         );
+    }
+
+    #[test]
+    fn what_fits_and_its_size() {
+        let mut h = History::new(2);
+        h.push(&q("SET @a = 1"));
+        h.push(&q("SET @b = 2"));
+        assert_eq!(h.bytes(), 2 * q("SET @a = 1").len());
+        assert!(
+            !h.fits(&q("SET @c = 3")),
+            "a third variable needs a third entry"
+        );
+        assert!(h.fits(&q("SET @a = 4")), "supersedes SET @a");
+        assert!(h.fits(&q("SET @b = 4, @a = 5")));
+        assert!(h.fits(&q("SET @b = 2")), "the same command again");
+        assert!(h.fits(&q("USE other")), "not recorded");
+        h.push(&q("SET @a = 44"));
+        assert_eq!(h.bytes(), q("SET @b = 2").len() + q("SET @a = 44").len());
+        h.clear();
+        assert_eq!(h.bytes(), 0);
+        assert!(h.fits(&q("PREPARE s FROM 'SELECT 1'")));
     }
 
     #[test]

@@ -49,29 +49,32 @@ pub async fn report_backend_error(client: &mut ClientConn, seq: u8, e: &BackendE
     }
 }
 
-/// Runs the whole login within `handshake_timeout`.
+/// Sends an ERR before the handshake (the client knows no capabilities yet: no SQLSTATE).
+async fn refuse_before_greeting(client: &mut ClientConn, code: u16, msg: &str) {
+    let mut err = vec![0xFF];
+    err.extend_from_slice(&code.to_le_bytes());
+    err.extend_from_slice(msg.as_bytes());
+    let _ = client.send(0, &err).await;
+}
+
+/// Runs the whole login within `handshake_timeout`: greets the client as the cluster (from
+/// what the monitor saw, so that no server is contacted before the client proved who it is),
+/// checks the password against the loaded accounts, then logs in to the master as that
+/// account. `connection_id` is the session's id in the listener's registry.
 pub async fn login(
     shared: &Shared,
     mut client: ClientConn,
     peer: SocketAddr,
+    connection_id: u32,
 ) -> Result<LoggedIn, LoginFailure> {
-    let header = shared.proxy_header(client.tcp(), peer);
-    let mut backend = match shared.open_master(header.as_deref()).await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(listener = %shared.ctx.name, error = %e, "no master for a new client");
-            // Before the handshake an ERR has no SQLSTATE (the client knows no capabilities yet).
-            let mut err = vec![0xFF];
-            err.extend_from_slice(&2003u16.to_le_bytes());
-            err.extend_from_slice(
-                format!("datagate: cannot connect to the master: {e}").as_bytes(),
-            );
-            let _ = client.send(0, &err).await;
-            return Err(LoginFailure::Rejected("no_master"));
-        }
+    let Some(template) = shared.greeting_template().await else {
+        tracing::warn!(listener = %shared.ctx.name, "no cluster node has answered the monitor yet; refusing a new client");
+        let msg = "datagate: cannot connect to the master: no cluster node answers";
+        refuse_before_greeting(&mut client, 2003, msg).await;
+        return Err(LoginFailure::Rejected("no_master"));
     };
     let scramble = new_scramble().to_vec();
-    let hello = greeting(&backend.handshake, &scramble, shared.tls.is_some());
+    let hello = greeting(&template, connection_id, &scramble, shared.tls.is_some());
     if client.send(0, &hello.build()).await.is_err() {
         return Err(LoginFailure::Gone);
     }
@@ -105,22 +108,34 @@ pub async fn login(
         }
     };
     let login = login_from(&resp, sha1, hello.capabilities, hello.mariadb_capabilities);
+    client.logged_in(shared.cfg.max_allowed_packet);
+    let header = shared.proxy_header(client.tcp(), peer);
     let timeout = shared.cfg.connect_timeout.0;
-    let mut result = backend.login(&login, timeout).await;
-    if matches!(result, Err(BackendError::Closed | BackendError::Io(_))) {
-        // The server may have dropped a connection the client kept waiting: once more.
+    let mut result = Err(BackendError::Closed);
+    let mut backend = None;
+    // The master may have dropped the connection as we logged in (it just died): once more.
+    for _ in 0..2 {
         result = match shared.open_master(header.as_deref()).await {
-            Ok(b) => {
-                backend = b;
-                backend.login(&login, timeout).await
+            Ok(mut b) => {
+                let r = b.login(&login, timeout).await;
+                backend = Some(b);
+                r
             }
             Err(e) => Err(e),
         };
+        if !matches!(result, Err(BackendError::Closed | BackendError::Io(_))) {
+            break;
+        }
     }
-    if let Err(e) = result {
-        report_backend_error(&mut client, seq, &e).await;
-        return Err(LoginFailure::Rejected("backend_login"));
-    }
+    let backend = match (result, backend) {
+        (Ok(()), Some(b)) => b,
+        (Err(e), _) => {
+            tracing::warn!(listener = %shared.ctx.name, error = %e, "no master for a new client");
+            report_backend_error(&mut client, seq, &e).await;
+            return Err(LoginFailure::Rejected("backend_login"));
+        }
+        (Ok(()), None) => return Err(LoginFailure::Rejected("backend_login")),
+    };
     let ok = OkPacket {
         status: backend.status,
         ..OkPacket::default()

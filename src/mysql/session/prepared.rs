@@ -85,6 +85,16 @@ impl Statements {
         self.map.is_empty()
     }
 
+    /// Bytes of the statements' texts.
+    pub fn bytes(&self) -> usize {
+        self.map.values().map(|s| s.prepare.len()).sum()
+    }
+
+    /// Whether long data was sent for a statement that has not been executed since.
+    pub fn has_long_data(&self) -> bool {
+        self.map.values().any(|s| s.long_data)
+    }
+
     /// Forgets every statement (COM_RESET_CONNECTION, COM_CHANGE_USER).
     pub fn clear(&mut self) {
         self.map.clear();

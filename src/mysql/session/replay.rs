@@ -31,7 +31,7 @@ impl Session {
         let result = match opened {
             Ok(b) => {
                 let claim = self.shared.load.claim(&b.addr);
-                let mut conn = Conn::new(b, Some(claim));
+                let mut conn = Conn::new(b, Some(claim), self.shared.liveness());
                 match self.replay_on(&mut conn).await {
                     Ok(status) => Ok((conn, status)),
                     Err(why) => {
@@ -46,6 +46,7 @@ impl Session {
             Ok((conn, status)) => {
                 tracing::info!(listener = %self.shared.ctx.name, master = %conn.addr(), statements = self.trx.entries().len(), ms = start.elapsed().as_millis() as u64, "transaction replayed on the new master");
                 self.master = Some(conn);
+                self.publish_backends();
                 self.state.master_status = status;
                 self.shared.trx_replayed.inc();
                 true

@@ -2,7 +2,9 @@
 //! access mode set for the next transactions, table locks, temporary tables, whether it wrote,
 //! and where the previous statement ran.
 
-use super::super::classify::{Classification, Flags, SessionContext, StatementKind};
+use super::super::classify::{
+    Classification, Flags, LockCall, SessionContext, StatementKind, lock_calls,
+};
 use super::super::packets::StatusFlags;
 use super::Target;
 
@@ -23,6 +25,13 @@ pub struct RouteState {
     pub tables_locked: bool,
     /// Temporary tables the session created (as written, compared ignoring case).
     pub temp_tables: Vec<Vec<u8>>,
+    /// Named locks taken with `GET_LOCK('name')` and not released.
+    pub named_locks: Vec<Vec<u8>>,
+    /// A `GET_LOCK` with a computed name ran (held until `RELEASE_ALL_LOCKS()`).
+    pub unnamed_lock: bool,
+    /// A variable the session set on the master could not be read back for the history: only
+    /// the master connection has it.
+    pub vars_on_master_only: bool,
     /// The session wrote something (causal reads wait for it from then on).
     pub wrote: bool,
     /// Where the previous statement ran.
@@ -40,6 +49,9 @@ impl RouteState {
             session_read_only: false,
             tables_locked: false,
             temp_tables: Vec::new(),
+            named_locks: Vec::new(),
+            unnamed_lock: false,
+            vars_on_master_only: false,
             wrote: false,
             last: Target::Master,
         }
@@ -62,6 +74,58 @@ impl RouteState {
             next_transaction_read_only: self.next_trx_read_only || self.session_read_only,
             tables_locked: self.tables_locked,
             temp_tables: &self.temp_tables,
+        }
+    }
+
+    /// What the session holds on its master connection that no other connection can be given
+    /// (the history restores the rest), for the error a client gets when that connection is
+    /// lost. Empty when the session can move.
+    pub fn master_only_state(&self) -> Vec<String> {
+        let mut held = Vec::new();
+        if !self.temp_tables.is_empty() {
+            let names: Vec<String> = self
+                .temp_tables
+                .iter()
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .collect();
+            held.push(format!("temporary tables {}", names.join(", ")));
+        }
+        if self.tables_locked {
+            held.push("table locks (LOCK TABLES)".into());
+        }
+        if !self.named_locks.is_empty() {
+            let names: Vec<String> = self
+                .named_locks
+                .iter()
+                .map(|n| format!("'{}'", String::from_utf8_lossy(n)))
+                .collect();
+            held.push(format!("named locks {}", names.join(", ")));
+        }
+        if self.unnamed_lock {
+            held.push("named locks (GET_LOCK)".into());
+        }
+        if self.vars_on_master_only {
+            held.push("variables set by a function".into());
+        }
+        held
+    }
+
+    /// Follows the named locks a statement that ran (successfully) takes and releases.
+    fn track_locks(&mut self, sql: &[u8]) {
+        for call in lock_calls(sql) {
+            match call {
+                LockCall::Get(n) => {
+                    if !self.named_locks.iter().any(|h| h.eq_ignore_ascii_case(&n)) {
+                        self.named_locks.push(n);
+                    }
+                }
+                LockCall::GetUnnamed => self.unnamed_lock = true,
+                LockCall::Release(n) => self.named_locks.retain(|h| !h.eq_ignore_ascii_case(&n)),
+                LockCall::ReleaseAll => {
+                    self.named_locks.clear();
+                    self.unnamed_lock = false;
+                }
+            }
         }
     }
 
@@ -100,6 +164,9 @@ impl RouteState {
             _ => {}
         }
         let f = c.flags;
+        if f.intersects(Flags::SIDE_EFFECT_FUNC.union(Flags::SET_CALLS_FUNCTION)) {
+            self.track_locks(c.sql);
+        }
         if f.contains(Flags::LOCK_TABLES) {
             self.tables_locked = true;
         }
@@ -232,6 +299,34 @@ mod tests {
         assert_eq!(run(&mut s, "SELECT * FROM t", AUTOCOMMIT), Route::Master);
         run(&mut s, "UNLOCK TABLES", AUTOCOMMIT);
         assert_eq!(run(&mut s, "SELECT * FROM t", AUTOCOMMIT), Route::Reader);
+    }
+
+    #[test]
+    fn state_only_the_master_connection_has() {
+        let mut s = RouteState::new(AUTOCOMMIT);
+        assert!(s.master_only_state().is_empty());
+        run(&mut s, "SELECT GET_LOCK('job', 10)", AUTOCOMMIT);
+        run(&mut s, "SET @ok = GET_LOCK('Other', 1)", AUTOCOMMIT);
+        assert_eq!(s.master_only_state(), ["named locks 'job', 'Other'"]);
+        run(&mut s, "SELECT RELEASE_LOCK('other')", AUTOCOMMIT);
+        assert_eq!(s.master_only_state(), ["named locks 'job'"]);
+        run(&mut s, "DO RELEASE_LOCK('job')", AUTOCOMMIT);
+        assert!(s.master_only_state().is_empty());
+        run(&mut s, "SELECT GET_LOCK(CONCAT('a', 1), 1)", AUTOCOMMIT);
+        run(&mut s, "CREATE TEMPORARY TABLE tmp (a INT)", AUTOCOMMIT);
+        run(&mut s, "LOCK TABLES t READ", AUTOCOMMIT);
+        assert_eq!(
+            s.master_only_state(),
+            [
+                "temporary tables tmp",
+                "table locks (LOCK TABLES)",
+                "named locks (GET_LOCK)"
+            ]
+        );
+        run(&mut s, "SELECT RELEASE_ALL_LOCKS()", AUTOCOMMIT);
+        run(&mut s, "UNLOCK TABLES", AUTOCOMMIT);
+        run(&mut s, "DROP TEMPORARY TABLE tmp", AUTOCOMMIT);
+        assert!(s.master_only_state().is_empty());
     }
 
     #[test]

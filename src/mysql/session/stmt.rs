@@ -104,6 +104,12 @@ impl Session {
     /// COM_STMT_PREPARE: on the master.
     pub(super) async fn stmt_prepare(&mut self, frame: &[u8], reply_seq: u8) -> Result<(), End> {
         let start = Instant::now();
+        if !self
+            .state_fits(frame_head(frame).0, false, reply_seq)
+            .await?
+        {
+            return Ok(());
+        }
         let id = self.stmts.next_id();
         let ran = self
             .on_master(frame, Cmd::Prepare(id), None, Need::Read, reply_seq)

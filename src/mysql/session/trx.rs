@@ -4,9 +4,6 @@
 
 use super::history::History;
 
-/// Transactions larger than this (sum of command sizes) are not kept for replay.
-pub const MAX_TRX_BYTES: usize = 1 << 20;
-
 /// The commands of the open transaction.
 #[derive(Debug, Default)]
 pub struct TrxLog {
@@ -28,6 +25,11 @@ impl TrxLog {
         self.active() && !self.overflowed
     }
 
+    /// Whether the open transaction outgrew what is kept.
+    pub fn too_large(&self) -> bool {
+        self.overflowed && self.size > 0
+    }
+
     /// Starts keeping a transaction that begins with the session in this state.
     pub fn start(&mut self, history: &History, database: Option<String>) {
         self.clear();
@@ -41,13 +43,19 @@ impl TrxLog {
         self.overflowed = true;
     }
 
-    /// Adds a command (its client frame) and the checksum of its reply.
-    pub fn push(&mut self, frame: &[u8], checksum: u64) {
+    /// Bytes of the commands kept.
+    pub fn bytes(&self) -> usize {
+        if self.overflowed { 0 } else { self.size }
+    }
+
+    /// Adds a command (its client frame) and the checksum of its reply; a transaction that
+    /// grows past `limit` bytes is no longer kept (it cannot be replayed).
+    pub fn push(&mut self, frame: &[u8], checksum: u64, limit: usize) {
         if self.overflowed || !self.active() {
             return;
         }
         self.size += frame.len();
-        if self.size > MAX_TRX_BYTES {
+        if self.size > limit {
             self.overflowed = true;
             self.entries = Vec::new();
             return;
@@ -81,18 +89,21 @@ mod tests {
     #[test]
     fn keeps_commands_until_too_large() {
         let mut t = TrxLog::default();
-        t.push(b"ignored: no transaction", 1);
+        const LIMIT: usize = 1 << 20;
+        t.push(b"ignored: no transaction", 1, LIMIT);
         assert!(!t.active() && t.entries().is_empty());
         let mut h = History::new(10);
         h.push(b"\x03SET @a = 1");
         t.start(&h, Some("db".into()));
-        t.push(b"BEGIN", 1);
-        t.push(b"INSERT", 2);
+        t.push(b"BEGIN", 1, LIMIT);
+        t.push(b"INSERT", 2, LIMIT);
         assert!(t.replayable());
         assert_eq!(t.entries().len(), 2);
         assert_eq!(t.start_state().unwrap().0.len(), 1);
-        t.push(&vec![0; MAX_TRX_BYTES], 3);
-        assert!(t.active() && !t.replayable());
+        assert_eq!(t.bytes(), 11);
+        t.push(&vec![0; LIMIT], 3, LIMIT);
+        assert!(t.active() && !t.replayable() && t.too_large());
+        assert_eq!(t.bytes(), 0);
         assert!(t.entries().is_empty());
         t.clear();
         assert!(!t.active());
