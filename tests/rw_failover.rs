@@ -488,34 +488,8 @@ fn failover_write_gap_under_oltp_read_write() {
     .expect("probe table");
     let (dg, dg_port) = proxy(g, "");
     let master = master_node(g, &dg);
-    let hap_port = support::free_port();
-    let dir = support::scratch_dir("mysql-failover");
-    let mut servers = format!("    server n{master} {} check\n", g.addr(master));
-    for n in (1..=3).filter(|n| *n != master) {
-        servers += &format!("    server n{n} {} check backup\n", g.addr(n));
-    }
-    let cfg = format!(
-        "global\n    nbthread 1\ndefaults\n    mode tcp\n    timeout connect 3s\n    \
-         timeout client 1h\n    timeout server 1h\n    timeout check 2s\n    \
-         default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions\n\
-         listen mysql\n    bind 127.0.0.1:{hap_port}\n    balance first\n{servers}"
-    );
-    std::fs::write(dir.join("haproxy.cfg"), cfg).expect("haproxy.cfg");
-    let mut haproxy = std::process::Command::new("haproxy")
-        .arg("-f")
-        .arg(dir.join("haproxy.cfg"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("haproxy");
-    assert!(
-        wait_until(Duration::from_secs(5), || std::net::TcpStream::connect((
-            "127.0.0.1",
-            hap_port
-        ))
-        .is_ok()),
-        "haproxy listens"
-    );
+    let (mut haproxy, hap_port) = support::haproxy_first(g, master, "mysql-failover");
+    let dir = support::scratch_dir("mysql-failover-sysbench");
     let secs = 20u64;
     let sysbench = |port: u16| {
         std::process::Command::new("sysbench")

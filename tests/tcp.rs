@@ -191,6 +191,48 @@ fn max_connections_refuses_and_counts() {
     );
 }
 
+/// `client_timeout` (HAProxy `timeout client`) closes a session whose client stays silent; a
+/// client that keeps talking stays, and the close is counted.
+#[test]
+fn idle_sessions_close_after_client_timeout() {
+    let e = Echo::start("e");
+    let (port, admin) = (free_port(), free_port());
+    let dg = support::datagate(&config(
+        port,
+        admin,
+        &format!("\"127.0.0.1:{}\"", e.port),
+        "client_timeout = \"1s\"",
+    ));
+    let open = |msg: &[u8]| {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(msg).unwrap();
+        let mut b = [0u8; 16];
+        assert!(s.read(&mut b).unwrap() > 0);
+        s
+    };
+    let mut idle = open(b"a");
+    let mut busy = open(b"b");
+    let t0 = Instant::now();
+    for _ in 0..5 {
+        thread::sleep(Duration::from_millis(400));
+        busy.write_all(b"b").unwrap();
+        let mut b = [0u8; 16];
+        assert!(busy.read(&mut b).unwrap() > 0, "a talking client stays");
+    }
+    let mut b = [0u8; 16];
+    assert_eq!(
+        idle.read(&mut b).unwrap_or(0),
+        0,
+        "the silent client was closed"
+    );
+    assert!(t0.elapsed() >= Duration::from_secs(1));
+    assert_eq!(
+        dg.metric("datagate_listener_rejected_total{listener=\"svc\",reason=\"idle_timeout\"}"),
+        Some(1.0)
+    );
+}
+
 #[test]
 fn proxy_protocol_send_v1_and_accept_v2() {
     let e = Echo::start("e");

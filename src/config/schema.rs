@@ -220,6 +220,13 @@ pub struct Redis {
     pub check_timeout: Option<Dur>,
     #[serde(default = "default_max_conn")]
     pub max_connections: usize,
+    /// Close a session whose client sent nothing for this long; 0 = never (subscribers of
+    /// pub/sub send nothing for hours).
+    #[serde(default = "Dur::zero")]
+    pub client_timeout: Dur,
+    /// Close a session whose server sent nothing for this long; 0 = never.
+    #[serde(default = "Dur::zero")]
+    pub server_timeout: Dur,
 }
 
 /// `[[tcp]]`: a generic L4 listener.
@@ -258,6 +265,12 @@ pub struct Tcp {
     /// Close a server's sessions when its check marks it down (HAProxy `on-marked-down shutdown-sessions`).
     #[serde(default)]
     pub shutdown_sessions_on_down: bool,
+    /// Close a session whose client sent nothing for this long (HAProxy `timeout client`); 0 = never.
+    #[serde(default = "Dur::zero")]
+    pub client_timeout: Dur,
+    /// Close a session whose server sent nothing for this long (HAProxy `timeout server`); 0 = never.
+    #[serde(default = "Dur::zero")]
+    pub server_timeout: Dur,
 }
 
 fn default_advert_interval() -> Spanned<Dur> {

@@ -19,7 +19,7 @@ mod liveness;
 mod login;
 mod lost;
 pub mod prepared;
-mod readback;
+pub mod readback;
 mod recover;
 mod replay;
 mod state;

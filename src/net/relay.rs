@@ -44,17 +44,38 @@ pub struct Relayed {
     pub server_to_client: u64,
 }
 
-/// Copies both ways until both sides have closed their write half, or either fails.
+/// How long each side may stay silent before the session is closed (HAProxy `timeout client`
+/// and `timeout server` in TCP mode); `None` = as long as it likes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Idle {
+    pub client: Option<std::time::Duration>,
+    pub server: Option<std::time::Duration>,
+}
+
+impl Idle {
+    /// From config values where zero means off.
+    pub fn new(client: std::time::Duration, server: std::time::Duration) -> Idle {
+        let on = |d: std::time::Duration| (!d.is_zero()).then_some(d);
+        Idle {
+            client: on(client),
+            server: on(server),
+        }
+    }
+}
+
+/// Copies both ways until both sides have closed their write half, or either fails or stays
+/// silent longer than `idle` allows (an error of kind `TimedOut`).
 pub async fn relay(
     client: &TcpStream,
     server: &TcpStream,
     counters: &ByteCounters,
+    idle: Idle,
 ) -> io::Result<Relayed> {
     let mut up = vec![0u8; BUF_SIZE];
     let mut down = vec![0u8; BUF_SIZE];
     let (a, b) = tokio::try_join!(
-        pump(client, server, &mut up, &counters.inbound),
-        pump(server, client, &mut down, &counters.outbound),
+        pump(client, server, &mut up, &counters.inbound, idle.client),
+        pump(server, client, &mut down, &counters.outbound, idle.server),
     )?;
     Ok(Relayed {
         client_to_server: a,
@@ -62,16 +83,23 @@ pub async fn relay(
     })
 }
 
-/// One direction: `src` → `dst` until EOF on `src`, then half-close `dst`.
+/// One direction: `src` → `dst` until EOF on `src`, then half-close `dst`; `idle`: the
+/// longest `src` may stay silent.
 async fn pump(
     src: &TcpStream,
     dst: &TcpStream,
     buf: &mut [u8],
     counter: &IntCounter,
+    idle: Option<std::time::Duration>,
 ) -> io::Result<u64> {
     let mut total = 0u64;
     loop {
-        let n = read_drained(src, buf).await?;
+        let n = match idle {
+            None => read_drained(src, buf).await?,
+            Some(t) => tokio::time::timeout(t, read_drained(src, buf))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "idle timeout"))??,
+        };
         if n == 0 {
             // Peer closed its write half: pass the FIN on, keep the other direction open.
             let _ = SockRef::from(dst).shutdown(std::net::Shutdown::Write);
@@ -141,10 +169,15 @@ mod tests {
         let (mut client, proxy_client_side) = pair().await;
         let (proxy_server_side, mut server) = pair().await;
         let counters = ByteCounters::new("relay_test");
-        let task =
-            tokio::spawn(
-                async move { relay(&proxy_client_side, &proxy_server_side, &counters).await },
-            );
+        let task = tokio::spawn(async move {
+            relay(
+                &proxy_client_side,
+                &proxy_server_side,
+                &counters,
+                Idle::default(),
+            )
+            .await
+        });
         let big = vec![7u8; 3 * BUF_SIZE + 5];
         client.write_all(&big).await.unwrap();
         client.shutdown().await.unwrap();
@@ -166,7 +199,7 @@ mod tests {
         let (mut client, pc) = pair().await;
         let (ps, mut server) = pair().await;
         let counters = ByteCounters::new("relay_test_rt");
-        tokio::spawn(async move { relay(&pc, &ps, &counters).await });
+        tokio::spawn(async move { relay(&pc, &ps, &counters, Idle::default()).await });
         let mut buf = [0u8; 4];
         for i in 0..200u32 {
             client.write_all(&i.to_be_bytes()).await.unwrap();

@@ -68,9 +68,14 @@ async fn session(
         return;
     }
     tokio::select! {
-        r = relay::relay(&client, &backend, &counters) => {
-            if let Err(e) = r {
-                tracing::debug!(listener = %ctx.name, %peer, server = %server.spec.name, error = %e, "session ended with an error");
+        r = relay::relay(&client, &backend, &counters, relay::Idle::new(cfg.client_timeout.0, cfg.server_timeout.0)) => {
+            match r {
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    tracing::debug!(listener = %ctx.name, %peer, server = %server.spec.name, "session closed: idle timeout");
+                    ctx.reject("idle_timeout");
+                }
+                Err(e) => tracing::debug!(listener = %ctx.name, %peer, server = %server.spec.name, error = %e, "session ended with an error"),
+                Ok(_) => {}
             }
         }
         _ = kicked.cancelled() => {

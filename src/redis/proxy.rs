@@ -20,7 +20,7 @@ use super::sentinel::{self, MasterRx};
 use crate::admin::metrics::metrics;
 use crate::config::Redis;
 use crate::net::listener::{self, ListenerCtx};
-use crate::net::relay::{ByteCounters, relay, write_all};
+use crate::net::relay::{ByteCounters, Idle, relay, write_all};
 
 /// How long a refused client gets to read the error before the socket is dropped.
 const LINGER: Duration = Duration::from_secs(1);
@@ -100,8 +100,13 @@ async fn session(s: &Shared, client: TcpStream, peer: SocketAddr) {
         .with_label_values(&[&s.ctx.name, &addr]);
     active.inc();
     tokio::select! {
-        r = relay(&client, &server, &s.counters) => if let Err(e) = r {
-            tracing::debug!(listener = %s.ctx.name, %peer, error = %e, "session ended");
+        r = relay(&client, &server, &s.counters, Idle::new(s.cfg.client_timeout.0, s.cfg.server_timeout.0)) => match r {
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                tracing::debug!(listener = %s.ctx.name, %peer, "session closed: idle timeout");
+                s.ctx.reject("idle_timeout");
+            }
+            Err(e) => tracing::debug!(listener = %s.ctx.name, %peer, error = %e, "session ended"),
+            Ok(_) => {}
         },
         _ = master_moved(&mut rx, &addr) => {
             tracing::debug!(listener = %s.ctx.name, %peer, old = %addr, "master changed; closing session");

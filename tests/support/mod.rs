@@ -25,6 +25,7 @@ mod client;
 mod daemon;
 pub mod fault;
 mod galera;
+mod haproxy;
 mod redis;
 pub mod rw;
 
@@ -34,6 +35,8 @@ pub use client::*;
 pub use daemon::*;
 #[allow(unused_imports)]
 pub use galera::*;
+#[allow(unused_imports)]
+pub use haproxy::*;
 #[allow(unused_imports)]
 pub use redis::*;
 

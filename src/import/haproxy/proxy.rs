@@ -24,6 +24,10 @@ pub(super) struct Settings {
     pub balance: Option<&'static str>,
     pub connect_timeout: Option<Duration>,
     pub check_timeout: Option<Duration>,
+    pub client_timeout: Option<Duration>,
+    pub server_timeout: Option<Duration>,
+    /// `timeout tunnel`: replaces both once a TCP session is established.
+    pub tunnel_timeout: Option<Duration>,
     pub maxconn: Option<u64>,
     pub retries: Option<u32>,
     pub server: ServerOpts,
@@ -121,7 +125,8 @@ impl Proxy {
         let backend_only = matches!(
             k,
             "balance" | "default-server" | "retries" | "tcp-check" | "http-check"
-        ) || (k == "timeout" && matches!(v, "connect" | "check"))
+        ) || (k == "timeout"
+            && matches!(v, "connect" | "check" | "server" | "tunnel"))
             || (k == "option" && (v.ends_with("chk") || v.ends_with("-check")));
         if self.kind == "frontend" && backend_only {
             return warn(
@@ -168,10 +173,15 @@ impl Proxy {
                 match (what, server::duration(val)) {
                     ("connect", Some(d)) => self.s.connect_timeout = Some(d),
                     ("check", Some(d)) => self.s.check_timeout = Some(d),
-                    ("connect" | "check", None) => warn(w, "not a duration"),
-                    ("client" | "server" | "tunnel" | "client-fin" | "server-fin", _) => warn(
+                    ("client", Some(d)) if is_fe => self.s.client_timeout = Some(d),
+                    ("server", Some(d)) => self.s.server_timeout = Some(d),
+                    ("tunnel", Some(d)) => self.s.tunnel_timeout = Some(d),
+                    ("connect" | "check" | "client" | "server" | "tunnel", None) => {
+                        warn(w, "not a duration")
+                    }
+                    ("client-fin" | "server-fin", _) => warn(
                         w,
-                        "idle timeouts are not implemented (sessions are not closed for idleness)",
+                        "half-closed sessions wait for both sides as long as they like",
                     ),
                     _ => warn(w, "no datagate equivalent"),
                 }

@@ -134,6 +134,14 @@ pub(super) fn tcp(fe: &Proxy, be: &Proxy, out: &mut Toml, w: &mut Warnings) {
     if let Some(n) = fe.s.maxconn {
         out.raw("max_connections", n);
     }
+    // In TCP mode `timeout tunnel` replaces both idle timeouts once connected.
+    let idle = |own: Option<std::time::Duration>| be.s.tunnel_timeout.or(own);
+    if let Some(d) = idle(fe.s.client_timeout) {
+        out.str("client_timeout", &duration_str(d));
+    }
+    if let Some(d) = idle(be.s.server_timeout) {
+        out.str("server_timeout", &duration_str(d));
+    }
     if any(&|s| s.opts.shutdown_sessions) {
         out.raw("shutdown_sessions_on_down", true);
         if !all(&|s| s.opts.shutdown_sessions) {
