@@ -230,7 +230,7 @@ fn lost_replies_under_load() {
                                 format!("COMMIT /* {t} */"),
                             ],
                         };
-                        if n % 10 == 0 {
+                        if n.is_multiple_of(10) {
                             faults.lose_reply(&t, AfterLoss::Reset);
                         }
                         let mut ok = true;
