@@ -34,6 +34,9 @@ pub struct GaleraNodeState {
     pub cluster_size: u32,
     pub read_only: bool,
     pub version: String,
+    /// When the server started (Unix seconds, `UNIX_TIMESTAMP() - Uptime` computed by the node
+    /// in one statement: the same for every reader).
+    pub start_time: Option<u64>,
     /// What the node's handshake offers (capabilities, version, charset), for the greeting
     /// datagate sends clients before any backend connection exists.
     #[serde(skip)]
@@ -75,6 +78,7 @@ impl GaleraNodeState {
                 "WSREP_CLUSTER_SIZE" => s.cluster_size = num()?.try_into().unwrap_or(u32::MAX),
                 "READ_ONLY" => s.read_only = on(v),
                 "VERSION" => s.version = v.to_string(),
+                "START_TIME" => s.start_time = v.parse().ok(),
                 _ => {}
             }
         }
@@ -242,7 +246,6 @@ pub fn evaluate(
 ) -> ClusterSnapshot {
     let specs = cfg.servers.get_ref();
     let donor_ok = cfg.available_when_donor;
-    let prev_master = previous.master.as_deref();
     let prev_master_uuid = previous
         .master_server()
         .and_then(|m| m.wsrep.as_ref())
@@ -296,33 +299,31 @@ pub fn evaluate(
         })
         .collect();
 
-    // Master candidates: serving and writable.
+    // Master candidates: serving and writable. The rule is a pure function of what the nodes
+    // report, so that every datagate instance polling the same cluster names the same master
+    // (no instance remembers anything another one does not see):
+    // - failback = false: the node that has been running the longest (its start time, which
+    //   every instance reads alike); a node that restarts never takes the role back;
+    // - failback = true: the lowest wsrep_local_index, MaxScale galeramon's rule.
+    // `master = "priority"` puts the highest priority first in both.
     let writable =
         |s: &ServerSnapshot| s.serving() && s.wsrep.as_ref().is_some_and(|w| !w.read_only);
-    let keep = if cfg.failback {
-        None
-    } else {
-        servers
-            .iter()
-            .position(|s| Some(s.address.as_str()) == prev_master && writable(s))
-    };
     let rank = |i: usize| {
-        let index = servers[i]
-            .wsrep
-            .as_ref()
-            .and_then(|w| w.local_index)
-            .unwrap_or(u32::MAX);
+        let w = servers[i].wsrep.as_ref();
+        let index = w.and_then(|w| w.local_index).unwrap_or(u32::MAX);
+        let started = match cfg.failback {
+            false => w.and_then(|w| w.start_time).unwrap_or(u64::MAX),
+            true => 0,
+        };
         let prio = match cfg.master {
             MasterSelect::Priority => -i64::from(specs[i].priority),
             MasterSelect::LowestIndex => 0,
         };
-        (prio, index, i)
+        (prio, started, index, i)
     };
-    let chosen = keep.or_else(|| {
-        (0..servers.len())
-            .filter(|i| writable(&servers[*i]))
-            .min_by_key(|i| rank(*i))
-    });
+    let chosen = (0..servers.len())
+        .filter(|i| writable(&servers[*i]))
+        .min_by_key(|i| rank(*i));
     let master = chosen.map(|i| {
         servers[i].role = Role::Master;
         servers[i].address.clone()

@@ -21,7 +21,9 @@ WHERE VARIABLE_NAME IN ('WSREP_CLUSTER_STATUS', 'WSREP_READY', 'WSREP_LOCAL_STAT
 UNION ALL SELECT 'READ_ONLY', @@read_only \
 UNION ALL SELECT 'WSREP_DESYNC', @@wsrep_desync \
 UNION ALL SELECT 'WSREP_REJECT_QUERIES', @@wsrep_reject_queries \
-UNION ALL SELECT 'VERSION', @@version";
+UNION ALL SELECT 'VERSION', @@version \
+UNION ALL SELECT 'START_TIME', UNIX_TIMESTAMP() - VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+WHERE VARIABLE_NAME = 'UPTIME'";
 
 /// Why a node's state could not be read.
 #[derive(Debug, thiserror::Error)]

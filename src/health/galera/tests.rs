@@ -46,6 +46,7 @@ fn synced(index: u32) -> Result<GaleraNodeState, String> {
         cluster_size: 3,
         read_only: false,
         version: "10.11.19-MariaDB".into(),
+        start_time: Some(1_000),
         ..GaleraNodeState::default()
     })
 }
@@ -225,22 +226,62 @@ fn donor_serves_when_allowed() {
     assert_eq!(roles(&snap), ["desynced", "master", "down"]);
 }
 
+/// A node back from a restart (a later start time).
+fn restarted(index: u32) -> Result<GaleraNodeState, String> {
+    with(index, |s| s.start_time = Some(5_000))
+}
+
 #[test]
 fn no_failback() {
     let c = cfg(&[0, 0, 0]);
-    // n1 master, leaves; n2 takes over; n1 comes back with the lowest index: n2 stays.
+    // n1 master, leaves; n2 takes over; n1 comes back restarted with the lowest index: n2
+    // stays, the node running the longest.
     let snap = run(
         &c,
         &[
             vec![synced(0), synced(1), synced(2)],
             vec![down(), synced(0), synced(1)],
-            vec![synced(0), synced(1), synced(2)],
+            vec![restarted(0), synced(1), synced(2)],
         ],
     );
     assert_eq!(roles(&snap), ["reader", "master", "reader"]);
     assert_eq!(snap.master.as_deref(), Some("10.0.0.2:3306"));
     // Indexes reshuffle on membership change (lab pitfall 8): the master still stays.
-    let snap = evaluate(&[synced(2), synced(0), synced(1)], &snap, &c);
+    let snap = evaluate(&[restarted(2), synced(0), synced(1)], &snap, &c);
+    assert_eq!(snap.master.as_deref(), Some("10.0.0.2:3306"));
+}
+
+#[test]
+fn every_instance_names_the_same_master() {
+    // The rule uses nothing but what the nodes report: an instance that starts now (no
+    // previous snapshot) agrees with one that has watched the whole history.
+    let c = cfg(&[0, 0, 0]);
+    let round = vec![
+        restarted(0),
+        with(2, |s| s.start_time = Some(900)),
+        synced(1),
+    ];
+    let watched = run(
+        &c,
+        &[
+            vec![synced(0), synced(1), synced(2)],
+            vec![down(), synced(0), synced(1)],
+            round.clone(),
+        ],
+    );
+    let fresh = evaluate(&round, &ClusterSnapshot::default(), &c);
+    assert_eq!(watched.master, fresh.master);
+    assert_eq!(
+        fresh.master.as_deref(),
+        Some("10.0.0.2:3306"),
+        "started first"
+    );
+    // A node without a start time counts as the youngest.
+    let snap = evaluate(
+        &[with(0, |s| s.start_time = None), synced(1), synced(2)],
+        &ClusterSnapshot::default(),
+        &c,
+    );
     assert_eq!(snap.master.as_deref(), Some("10.0.0.2:3306"));
 }
 
@@ -284,9 +325,9 @@ fn priority_selection() {
     assert_eq!(snap.master.as_deref(), Some("10.0.0.2:3306"));
     let snap = evaluate(&[synced(0), down(), synced(2)], &snap, &c);
     assert_eq!(snap.master.as_deref(), Some("10.0.0.3:3306"));
-    // Back, higher priority, but no fail back.
-    let snap = evaluate(&[synced(0), synced(1), synced(2)], &snap, &c);
-    assert_eq!(snap.master.as_deref(), Some("10.0.0.3:3306"));
+    // Back (restarted), higher priority: the priority comes first, it is the master again.
+    let snap = evaluate(&[synced(0), restarted(1), synced(2)], &snap, &c);
+    assert_eq!(snap.master.as_deref(), Some("10.0.0.2:3306"));
     // Equal priorities: lowest index.
     let c2 = Galera {
         servers: cfg(&[2, 2, 2]).servers,
