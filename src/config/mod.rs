@@ -116,5 +116,16 @@ impl Galera {
     }
 }
 
+impl Redis {
+    /// Timeout of one sentinel query or `ROLE` check: `check_timeout`, else the smaller of
+    /// `check_interval` and 1s.
+    pub fn check_timeout(&self) -> std::time::Duration {
+        self.check_timeout
+            .map(|d| d.0)
+            .unwrap_or_else(|| self.check_interval.0.min(std::time::Duration::from_secs(1)))
+            .max(std::time::Duration::from_millis(10))
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -13,5 +13,6 @@ pub mod resultset;
 pub mod router;
 pub mod session;
 pub mod sessions;
+pub mod shared;
 pub mod tls;
 pub mod users;

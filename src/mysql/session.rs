@@ -13,6 +13,7 @@ mod commands;
 mod conn;
 mod connect;
 mod exec;
+mod frame;
 pub mod history;
 mod kill;
 mod liveness;
@@ -34,9 +35,9 @@ use bytes::BytesMut;
 use super::backend::{BackendError, Login};
 use super::frontend::{ClientConn, FrontendError, authenticate, frame_head, parse_change_user};
 use super::packets::{OkPacket, StatusFlags};
-use super::proxy::Shared;
 use super::reply::cmd;
 use super::sessions::Registration;
+use super::shared::Shared;
 use conn::Conn;
 use history::History;
 pub use liveness::Liveness;
@@ -218,7 +219,7 @@ impl Session {
             cmd::STMT_BULK_EXECUTE => self.stmt_bulk(frame, reply_seq).await,
             _ => {
                 let start = std::time::Instant::now();
-                self.on_master(&frame, exec::Cmd::Plain, None, Need::Write, reply_seq)
+                self.on_master(&frame, frame::Cmd::Plain, None, Need::Write, reply_seq)
                     .await?;
                 self.shared.to_master.observe(start.elapsed());
                 Ok(())

@@ -12,6 +12,7 @@
 //! able to add a vote.
 
 pub mod agree;
+pub mod client;
 pub mod proxy;
 pub mod reply;
 pub mod resp;

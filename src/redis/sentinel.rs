@@ -18,8 +18,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::agree::{Agreement, Decision, Reason, Report, Seen, quorum};
+use super::client::Conn;
 use super::reply::{self, Hint, Role};
-use super::resp::{Conn, RespError};
+use super::resp::RespError;
 use super::{NodeView, RedisStatus, SentinelView};
 use crate::admin::metrics::metrics;
 use crate::config::Redis;
@@ -35,14 +36,6 @@ const ANNOUNCE_TTL: Duration = Duration::from_secs(5);
 
 /// The verified master as sessions see it: `None` while there is none.
 pub type MasterRx = watch::Receiver<Option<Arc<str>>>;
-
-/// Timeout of one sentinel query or `ROLE` check.
-pub fn check_timeout(cfg: &Redis) -> Duration {
-    cfg.check_timeout
-        .map(|d| d.0)
-        .unwrap_or_else(|| cfg.check_interval.0.min(Duration::from_secs(1)))
-        .max(Duration::from_millis(10))
-}
 
 /// A connection kept between rounds; dropped on any error and re-opened on demand.
 struct Pooled {
@@ -254,7 +247,7 @@ impl Monitor {
     }
 
     async fn ask_sentinels(&mut self) -> Vec<Report> {
-        let timeout = check_timeout(&self.cfg);
+        let timeout = self.cfg.check_timeout();
         let password = self.cfg.sentinel_password.as_deref();
         let name = self.cfg.master_name.as_bytes();
         let args: [&[u8]; 3] = [b"SENTINEL", b"get-master-addr-by-name", name];
@@ -298,7 +291,7 @@ impl Monitor {
         for a in addrs {
             self.nodes.entry(a.clone()).or_insert(Pooled { conn: None });
         }
-        let timeout = check_timeout(&self.cfg);
+        let timeout = self.cfg.check_timeout();
         let password = self.cfg.password.as_deref();
         let checks = self.nodes.iter_mut().map(|(addr, p)| async move {
             let r = p.run(addr, password, timeout, &[b"ROLE"]).await;

@@ -7,9 +7,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::client::Conn;
 use super::reply::{self, Hint};
-use super::resp::{Conn, RespError};
-use super::sentinel::check_timeout;
+use super::resp::RespError;
 use crate::config::Redis;
 
 /// Channels subscribed on every sentinel.
@@ -51,7 +51,7 @@ pub async fn run(
 
 /// One subscription until it fails.
 async fn listen(cfg: &Redis, addr: &str, hints: &mpsc::Sender<Hint>) -> Result<(), RespError> {
-    let mut c = Conn::connect(addr, check_timeout(cfg)).await?;
+    let mut c = Conn::connect(addr, cfg.check_timeout()).await?;
     if let Some(p) = &cfg.sentinel_password {
         c.auth(p).await?;
     }

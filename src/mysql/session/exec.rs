@@ -16,21 +16,10 @@ use super::super::packets::StatusFlags;
 use super::super::reply::cmd;
 use super::super::router;
 use super::conn::{Outcome, Receive, RelayError, Sink};
+use super::frame::{Cmd, FrameError, backend_frame};
 use super::lost::after_loss;
 use super::recover::{Loss, Next};
-use super::stmt::{FrameError, backend_frame};
 use super::{End, Need, Session, Target};
-
-/// What a command is, for the statement ids it carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cmd {
-    /// Sent as the client wrote it.
-    Plain,
-    /// COM_STMT_PREPARE; the OK gets this client statement id.
-    Prepare(u32),
-    /// COM_STMT_* naming this client statement: rewritten for each backend.
-    Stmt(u32),
-}
 
 /// Where a statement goes.
 #[derive(Clone, Debug, PartialEq, Eq)]

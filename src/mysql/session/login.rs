@@ -11,7 +11,7 @@ use super::super::frontend::{
 use super::super::packets::{
     AuthSwitchRequest, ClientHello, HandshakeResponse, OkPacket, PacketError,
 };
-use super::super::proxy::Shared;
+use super::super::shared::Shared;
 
 /// Why a login ended without a session; the client has been told when it could be.
 #[derive(Debug)]

@@ -9,8 +9,8 @@ use super::super::packets::StatusFlags;
 use super::super::reply::cmd;
 use super::Session;
 use super::conn::{Conn, Receive, Sink};
-use super::exec::Cmd;
-use super::stmt::backend_frame;
+use super::frame::Cmd;
+use super::frame::backend_frame;
 
 impl Session {
     /// Replays the open transaction on the current master; on success the session continues
