@@ -159,9 +159,20 @@ fn routing_rules_by_where_statements_ran() {
         let db: Option<String> = c.query_first("SELECT DATABASE()").await.unwrap();
         assert_eq!(db.as_deref(), Some("sbtest"), "USE reaches the reader");
         c.query_drop("USE appdb").await.unwrap();
+        // Text EXECUTE goes where its PREPAREd text would.
         run!(Both, "PREPARE /*{T}*/ s1 FROM 'SELECT 1'").unwrap();
-        run!(Master, "EXECUTE /*{T}*/ s1").unwrap();
+        run!(Reader, "EXECUTE /*{T}*/ s1").unwrap();
+        run!(
+            Both,
+            "PREPARE /*{T}*/ s2 FROM 'INSERT INTO rw_t (v) VALUES (?)'"
+        )
+        .unwrap();
+        run!(Master, "EXECUTE /*{T}*/ s2 USING @v").unwrap();
+        run!(Both, "SET /*{T}*/ @q = 'SELECT 2'").unwrap();
+        run!(Both, "PREPARE /*{T}*/ s3 FROM @q").unwrap();
+        run!(Master, "EXECUTE /*{T}*/ s3").unwrap();
         run!(Both, "DEALLOCATE /*{T}*/ PREPARE s1").unwrap();
+        run!(Master, "EXECUTE /*{T}*/ s1").unwrap_err();
         // Diagnostics go where the previous statement ran.
         let warn_tag = t.next();
         let _: Vec<Row> = c

@@ -11,6 +11,7 @@ mod history_key;
 mod kill;
 mod lexer;
 mod locks;
+mod prepare;
 mod route;
 mod statement;
 #[cfg(test)]
@@ -21,6 +22,7 @@ pub use hint::Hint;
 pub use history_key::{HistoryKey, history_key};
 pub use kill::{Kill, kill_target};
 pub use locks::{LockCall, lock_calls};
+pub use prepare::{TextPrepare, text_execute, text_prepare};
 pub use route::{NoTempTables, Route, SessionContext, TempTables, route};
 
 /// What a statement does, as far as routing is concerned.

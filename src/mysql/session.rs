@@ -27,6 +27,7 @@ mod state;
 mod stmt;
 mod trx;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -98,6 +99,7 @@ pub async fn run(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: Socke
         stmts: Statements::default(),
         trx: TrxLog::default(),
         hint_warned: false,
+        text_stmts: HashMap::new(),
         me: registration,
     };
     s.me.handle.set_user(&s.login.user);
@@ -131,6 +133,9 @@ struct Session {
     trx: TrxLog,
     /// A hint named an unknown server (logged once per session).
     hint_warned: bool,
+    /// Text-protocol prepared statements (`PREPARE name FROM '…'`) by name: their text, to
+    /// route `EXECUTE name` by it.
+    text_stmts: HashMap<Vec<u8>, Vec<u8>>,
     /// The session's id and what `KILL` from other sessions needs.
     me: Registration,
 }
@@ -316,6 +321,7 @@ impl Session {
             History::new(self.shared.cfg.max_session_history),
         );
         self.stmts.clear();
+        self.text_stmts.clear();
         self.trx.clear();
         match self.reconnect_master().await {
             Ok(()) => {

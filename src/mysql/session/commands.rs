@@ -3,7 +3,9 @@
 //! into the history. Without a master (`fail_on_write`, `error_on_write`) on the reader alone.
 
 use super::super::backend::BackendError;
-use super::super::classify::{Classification, StatementKind};
+use super::super::classify::{
+    Classification, HistoryKey, StatementKind, history_key, text_prepare,
+};
 use super::super::frontend::frame_head;
 use super::super::packets::StatusFlags;
 use super::super::reply::cmd;
@@ -191,6 +193,23 @@ impl Session {
         if matches!(payload.first(), Some(&(cmd::QUERY | cmd::SET_OPTION))) && !next_trx_only {
             self.history.push(payload);
         }
+        if payload.first() == Some(&cmd::QUERY) {
+            let sql = &payload[1..];
+            match history_key(sql) {
+                HistoryKey::Prepare(name) => match text_prepare(sql).and_then(|p| p.text) {
+                    Some(text) => {
+                        self.text_stmts.insert(name, text);
+                    }
+                    None => {
+                        self.text_stmts.remove(&name);
+                    }
+                },
+                HistoryKey::Deallocate(name) => {
+                    self.text_stmts.remove(&name);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// COM_RESET_CONNECTION: on every backend; the session's state starts over.
@@ -202,6 +221,7 @@ impl Session {
         if self.session_command(frame, None, reply_seq).await? == Some(true) {
             self.history.clear();
             self.stmts.clear();
+            self.text_stmts.clear();
             self.trx.clear();
             for c in [self.master.as_mut(), self.reader.as_mut()]
                 .into_iter()

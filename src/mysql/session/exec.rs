@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use super::super::classify::{
-    Classification, Flags, Route, StatementKind, classify, kill_target, route,
+    Classification, Flags, Route, StatementKind, classify, kill_target, route, text_execute,
 };
 use super::super::codec::{self, HEADER_LEN};
 use super::super::frontend::frame_head;
@@ -125,6 +125,16 @@ impl Session {
         {
             return self.kill(kill, reply_seq).await;
         }
+        // `EXECUTE name` goes where the text it runs would go.
+        let prepared = (c.kind == StatementKind::Write)
+            .then(|| text_execute(c.sql))
+            .flatten()
+            .and_then(|name| self.text_stmts.get(&name).cloned());
+        let inner = prepared.as_deref().map(classify);
+        let c = match inner {
+            Some(i) if !matches!(route(&i, &self.state.context()), Route::All) => i,
+            _ => c,
+        };
         let ran = match self.plan(&c) {
             // `SET @x = f()` runs once, where writes go; the values are copied from there.
             Plan::All if c.flags.contains(Flags::SET_CALLS_FUNCTION) => {
