@@ -10,13 +10,11 @@
 //! there (`trx`) and continues if every reply matches, otherwise the client gets ERR 1927.
 
 mod commands;
-mod conn;
 mod connect;
 mod exec;
 mod frame;
 pub mod history;
 mod kill;
-mod liveness;
 mod login;
 mod lost;
 pub mod prepared;
@@ -34,14 +32,13 @@ use std::sync::Arc;
 use bytes::BytesMut;
 
 use super::backend::{BackendError, Login};
+use super::conn::Conn;
 use super::frontend::{ClientConn, FrontendError, authenticate, frame_head, parse_change_user};
 use super::packets::{OkPacket, StatusFlags};
 use super::reply::cmd;
 use super::sessions::Registration;
 use super::shared::Shared;
-use conn::Conn;
 use history::History;
-pub use liveness::Liveness;
 use login::{LoggedIn, LoginFailure, report_backend_error};
 use prepared::Statements;
 use state::RouteState;

@@ -132,8 +132,8 @@ impl Shared {
     }
 
     /// What ends a session connection's wait for a reply that cannot come.
-    pub fn liveness(&self) -> super::session::Liveness {
-        super::session::Liveness::new(self.cluster.clone(), self.cfg.server_timeout.0)
+    pub fn liveness(&self) -> super::liveness::Liveness {
+        super::liveness::Liveness::new(self.cluster.clone(), self.cfg.server_timeout.0)
     }
 
     /// What the greeting offers: the handshakes the monitor saw (see

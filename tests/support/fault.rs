@@ -33,7 +33,8 @@ pub struct FaultRelay {
 }
 
 /// Rules shared by relays: a marked statement loses its reply on whichever relay it passes.
-pub type Rules = Arc<Mutex<Vec<(Vec<u8>, AfterLoss)>>>;
+/// Each rule: the marker, what follows the loss, and the relay port it applies to (`None`: any).
+pub type Rules = Arc<Mutex<Vec<(Vec<u8>, AfterLoss, Option<u16>)>>>;
 
 /// Relays in front of several servers, sharing their rules.
 pub struct Faults {
@@ -55,6 +56,16 @@ impl Faults {
     /// See [`FaultRelay::lose_reply`]: on the first relay the marked statement passes.
     pub fn lose_reply(&self, marker: &str, after: AfterLoss) {
         self.relays[0].lose_reply(marker, after);
+    }
+
+    /// Like [`Faults::lose_reply`], on relay `i` (0-based) only.
+    pub fn lose_reply_at(&self, i: usize, marker: &str, after: AfterLoss) {
+        let port = self.relays[i].port;
+        self.relays[i]
+            .rules
+            .lock()
+            .unwrap()
+            .push((marker.as_bytes().to_vec(), after, Some(port)));
     }
 
     /// Replies lost so far, over every relay.
@@ -100,7 +111,7 @@ impl FaultRelay {
                     continue;
                 };
                 let (rules, lost) = (rules.clone(), lost.clone());
-                thread::spawn(move || pipe(client, server, rules, lost));
+                thread::spawn(move || pipe(client, server, port, rules, lost));
             }
         });
         relay
@@ -117,7 +128,7 @@ impl FaultRelay {
         self.rules
             .lock()
             .unwrap()
-            .push((marker.as_bytes().to_vec(), after));
+            .push((marker.as_bytes().to_vec(), after, None));
     }
 
     /// Replies lost so far.
@@ -145,6 +156,7 @@ fn reset(s: &TcpStream) {
 fn pipe(
     client: TcpStream,
     server: TcpStream,
+    port: u16,
     rules: Rules,
     lost: Arc<std::sync::atomic::AtomicU32>,
 ) {
@@ -165,7 +177,11 @@ fn pipe(
             };
             {
                 let mut r = rules.lock().unwrap();
-                if let Some(i) = r.iter().position(|(m, _)| contains(&buf[..n], m)) {
+                let here = |on: &Option<u16>| on.is_none_or(|p| p == port);
+                if let Some(i) = r
+                    .iter()
+                    .position(|(m, _, on)| here(on) && contains(&buf[..n], m))
+                {
                     *af.lock().unwrap() = r.remove(i).1;
                     st.store(LOSING, Ordering::SeqCst);
                 }

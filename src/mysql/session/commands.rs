@@ -6,10 +6,10 @@ use super::super::backend::BackendError;
 use super::super::classify::{
     Classification, HistoryKey, StatementKind, history_key, text_prepare,
 };
+use super::super::conn::{Receive, RelayError, Sink};
 use super::super::frontend::frame_head;
 use super::super::packets::StatusFlags;
 use super::super::reply::cmd;
-use super::conn::{Receive, RelayError, Sink};
 use super::history::used_database;
 use super::lost::after_loss;
 use super::recover::{Loss, Next};

@@ -3,8 +3,8 @@
 //! session's account and history.
 
 use super::super::backend::{Backend, BackendError};
+use super::super::conn::Conn;
 use super::super::router;
-use super::conn::Conn;
 use super::history::History;
 use super::login::report_backend_error;
 use super::{End, Need, Session, Target};

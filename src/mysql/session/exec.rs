@@ -11,11 +11,11 @@ use super::super::classify::{
     Classification, Flags, Route, StatementKind, classify, kill_target, route, text_execute,
 };
 use super::super::codec::{self, HEADER_LEN};
+use super::super::conn::{Outcome, Receive, RelayError, Sink};
 use super::super::frontend::frame_head;
 use super::super::packets::StatusFlags;
 use super::super::reply::cmd;
 use super::super::router;
-use super::conn::{Outcome, Receive, RelayError, Sink};
 use super::frame::{Cmd, FrameError, backend_frame};
 use super::lost::after_loss;
 use super::recover::{Loss, Next};
@@ -372,14 +372,14 @@ mod tests {
 
     #[test]
     fn causal_reads_prefix() {
-        let f = super::super::conn::one_packet(b"\x03SELECT 1");
+        let f = super::super::super::conn::one_packet(b"\x03SELECT 1");
         let out = causal_frame(&f).unwrap();
         assert_eq!(
             &out[HEADER_LEN..],
             b"\x03SET STATEMENT wsrep_sync_wait=1 FOR SELECT 1"
         );
         assert_eq!(out.len() - HEADER_LEN, out[0] as usize);
-        let nested = super::super::conn::one_packet(b"\x03 set statement a=1 for select 1");
+        let nested = super::super::super::conn::one_packet(b"\x03 set statement a=1 for select 1");
         assert!(causal_frame(&nested).is_none());
     }
 }

@@ -8,7 +8,9 @@ use super::super::backend::BackendError;
 use super::super::frontend::frame_head;
 use super::super::packets::CapabilityFlags;
 use super::super::reply::cmd;
-use super::conn::Conn;
+use std::sync::Arc;
+
+use super::super::conn::{Conn, one_packet};
 use super::prepared::{ExecTypes, Statements, bind_types, exec_types, set_stmt_id};
 
 /// What a command is, for the statement ids it carries.
@@ -49,12 +51,13 @@ pub async fn backend_frame<'f>(
             "Unknown prepared statement handler ({id}) given to datagate"
         )));
     };
-    let (backend_id, types_known) = match conn.stmts.get(id) {
-        Some(known) => known,
-        None => match conn.prepare(&st.prepare, caps).await? {
+    let prepare = st.prepare.clone();
+    let (backend_id, conn_types) = match conn.stmts.get(&prepare) {
+        Some((bid, types)) => (bid, types.map(<[u8]>::to_vec)),
+        None => match conn.prepare(&prepare, caps).await? {
             Some(bid) => {
-                conn.stmts.insert(id, bid);
-                (bid, false)
+                remember_prepared(conn, prepare.clone(), bid).await?;
+                (bid, None)
             }
             None => {
                 return Err(FrameError::Refused(format!(
@@ -73,20 +76,35 @@ pub async fn backend_frame<'f>(
                 if st.types.as_deref() != Some(types) {
                     st.types = Some(types.to_vec());
                 }
-                conn.stmts.set_types_known(id);
+                conn.stmts.set_types(&prepare, types);
             }
-            Ok(ExecTypes::Unbound) if !types_known => {
-                if let Some(bound) = st
-                    .types
-                    .as_deref()
-                    .and_then(|t| bind_types(&f, st.params, t))
+            // The server would use the types it saw last for the statement, maybe bound by
+            // another session (or on another connection): give it the session's own.
+            Ok(ExecTypes::Unbound) if conn_types != st.types => {
+                if let Some(t) = st.types.as_deref()
+                    && let Some(bound) = bind_types(&f, st.params, t)
                 {
                     f = bound;
-                    conn.stmts.set_types_known(id);
+                    conn.stmts.set_types(&prepare, t);
                 }
             }
             _ => {}
         }
     }
     Ok(Cow::Owned(f))
+}
+
+/// Records that `conn` has `prepare` as server statement `id`; a statement it replaces or
+/// evicts from the cache is closed on the server (COM_STMT_CLOSE has no reply).
+pub async fn remember_prepared(
+    conn: &mut Conn,
+    prepare: Arc<[u8]>,
+    id: u32,
+) -> Result<(), BackendError> {
+    if let Some(old) = conn.stmts.insert(prepare, id) {
+        let mut close = vec![cmd::STMT_CLOSE];
+        close.extend_from_slice(&old.to_le_bytes());
+        conn.send(&one_packet(&close)).await?;
+    }
+    Ok(())
 }

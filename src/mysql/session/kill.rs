@@ -4,8 +4,8 @@
 
 use super::super::backend::BackendError;
 use super::super::classify::Kill;
+use super::super::conn::{Conn, Receive, Sink, one_packet};
 use super::super::packets::{CapabilityFlags, OkPacket};
-use super::conn::{Conn, Receive, Sink, one_packet};
 use super::history::History;
 use super::{End, Session};
 
@@ -113,7 +113,7 @@ async fn run(c: &mut Conn, frame: &[u8], caps: CapabilityFlags) -> Result<(), Ba
                 Err(e) => BackendError::Packet(e),
             })
         }
-        Err(super::conn::RelayError::Backend { error, .. }) => Err(error),
-        Err(super::conn::RelayError::Client) => Err(BackendError::Closed),
+        Err(super::super::conn::RelayError::Backend { error, .. }) => Err(error),
+        Err(super::super::conn::RelayError::Client) => Err(BackendError::Closed),
     }
 }

@@ -102,36 +102,6 @@ impl Statements {
     }
 }
 
-/// One backend connection's statements: client id → (its id, whether it has the types).
-#[derive(Debug, Default)]
-pub struct BackendStatements {
-    map: HashMap<u32, (u32, bool)>,
-}
-
-impl BackendStatements {
-    pub fn get(&self, client_id: u32) -> Option<(u32, bool)> {
-        self.map.get(&client_id).copied()
-    }
-
-    pub fn insert(&mut self, client_id: u32, backend_id: u32) {
-        self.map.insert(client_id, (backend_id, false));
-    }
-
-    pub fn set_types_known(&mut self, client_id: u32) {
-        if let Some(e) = self.map.get_mut(&client_id) {
-            e.1 = true;
-        }
-    }
-
-    pub fn remove(&mut self, client_id: u32) -> Option<u32> {
-        self.map.remove(&client_id).map(|(id, _)| id)
-    }
-
-    pub fn clear(&mut self) {
-        self.map.clear();
-    }
-}
-
 /// The statement id of a COM_STMT_* payload (command byte first).
 pub fn stmt_id(payload: &[u8]) -> Option<u32> {
     let b = payload.get(1..5)?;

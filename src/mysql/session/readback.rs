@@ -5,11 +5,11 @@
 
 use super::super::classify::{AssignedVar, Classification, assigned_vars};
 use super::super::codec::Reader;
+use super::super::conn::{Receive, Sink, one_packet};
 use super::super::packets::CapabilityFlags;
 use super::super::reply::cmd;
 use super::super::resultset::{ColumnDef, parse_column_count, parse_text_row};
 use super::Session;
-use super::conn::{Receive, Sink, one_packet};
 
 /// Columns read back per variable: the value, its character set, its collation, its bytes.
 const PER_VAR: usize = 4;

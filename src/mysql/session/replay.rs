@@ -4,11 +4,11 @@
 
 use std::time::Instant;
 
+use super::super::conn::{Conn, Receive, Sink};
 use super::super::frontend::frame_head;
 use super::super::packets::StatusFlags;
 use super::super::reply::cmd;
 use super::Session;
-use super::conn::{Conn, Receive, Sink};
 use super::frame::Cmd;
 use super::frame::backend_frame;
 

@@ -11,8 +11,8 @@ use super::super::classify::classify;
 use super::super::frontend::frame_head;
 use super::super::reply::cmd;
 use super::exec::{Plan, ReaderMode, need};
-use super::frame::{Cmd, FrameError, backend_frame};
-use super::prepared::{set_stmt_id, stmt_id};
+use super::frame::{Cmd, FrameError, backend_frame, remember_prepared};
+use super::prepared::stmt_id;
 use super::{End, Need, Session, Target};
 
 impl Session {
@@ -47,8 +47,11 @@ impl Session {
             && let Some((backend_id, params)) = o.prepared
         {
             let id = self.stmts.add(frame_head(frame).0, params);
-            if let Some(m) = self.master.as_mut() {
-                m.stmts.insert(id, backend_id);
+            let text = self.stmts.get(id).map(|st| st.prepare.clone());
+            if let (Some(m), Some(text)) = (self.master.as_mut(), text)
+                && remember_prepared(m, text, backend_id).await.is_err()
+            {
+                self.master = None;
             }
         }
         self.observe(Target::Master, start);
@@ -134,17 +137,9 @@ impl Session {
         let id = stmt_id(payload).and_then(|i| self.stmts.resolve(i));
         let caps = self.login.capabilities;
         match (command, id) {
+            // The servers keep the statement in their connections' caches (shared by the
+            // sessions, bounded): a client preparing the text again reuses it.
             (cmd::STMT_CLOSE, Some(id)) => {
-                for c in [self.master.as_mut(), self.reader.as_mut()]
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(bid) = c.stmts.remove(id) {
-                        let mut f = frame.to_vec();
-                        set_stmt_id(&mut f, bid);
-                        let _ = c.send(&f).await;
-                    }
-                }
                 self.stmts.remove(id);
                 Ok(())
             }

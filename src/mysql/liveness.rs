@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::super::backend::BackendError;
+use super::backend::BackendError;
 use crate::health::galera::{ClusterSnapshot, Role};
 
 /// Watches the cluster for one connection's server.

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 
-use super::super::backend::{Backend, BackendError, MAX_REPLY_PACKET, read_buf_drained};
-use super::super::codec::{HEADER_LEN, PacketCodec, Reader};
-use super::super::frontend::{ClientConn, frame_head};
-use super::super::packets::{CapabilityFlags, StatusFlags};
-use super::super::reply::{ReplyTracker, Step, has_no_reply};
-use super::super::router::LoadClaim;
+use super::backend::{Backend, BackendError, MAX_REPLY_PACKET, read_buf_drained};
+use super::codec::{HEADER_LEN, PacketCodec, Reader};
+use super::frontend::{ClientConn, frame_head};
 use super::liveness::Liveness;
-use super::prepared::BackendStatements;
+use super::packets::{CapabilityFlags, StatusFlags};
+use super::reply::{ReplyTracker, Step, has_no_reply};
+use super::router::LoadClaim;
+pub use cache::BackendStatements;
 
 /// After this long unused, a connection is checked before it is used again (the server may
 /// have closed it: `wait_timeout`, a restart).
@@ -310,6 +310,8 @@ fn rewrite_prepare_ok(frame: &mut [u8], client_id: u32) -> Option<(u32, u16)> {
     p[1..5].copy_from_slice(&client_id.to_le_bytes());
     Some((id, params))
 }
+
+mod cache;
 
 #[cfg(test)]
 mod tests {
