@@ -27,6 +27,7 @@ pub struct Metrics {
     pub mysql_query_duration_seconds: HistogramVec,
     pub mysql_master_changes_total: IntCounterVec,
     pub mysql_session_replays_total: IntCounterVec,
+    pub mysql_backend_connections: IntGaugeVec,
     pub mysql_transaction_replays_total: IntCounterVec,
     pub redis_master_changes_total: IntCounterVec,
     pub bytes_total: IntCounterVec,
@@ -131,8 +132,14 @@ impl Metrics {
             mysql_session_replays_total: counter(
                 &r,
                 "mysql_session_replays_total",
-                "Sessions that moved to a new master with their session history replayed",
+                "Session histories replayed on a connection (a new one, a shared one in another state, a new master)",
                 &["listener"],
+            ),
+            mysql_backend_connections: gauge(
+                &r,
+                "mysql_backend_connections",
+                "Backend connections of a [[mysql]] listener, by state (idle: in the shared pool, in_use: held by a session)",
+                &["listener", "state"],
             ),
             mysql_transaction_replays_total: counter(
                 &r,

@@ -179,6 +179,21 @@ pub struct Mysql {
     /// transaction); past it, commands that would add to it are refused.
     #[serde(default = "default_session_memory")]
     pub max_session_memory: usize,
+    /// Sessions share backend connections: a session holds one only while it has state that
+    /// needs it (a transaction, locks, temporary tables, a cursor) and gives it back otherwise.
+    #[serde(default = "yes")]
+    pub multiplex: bool,
+    /// Connections to each server at most (with `multiplex`; 0 = no cap): sessions wait up to
+    /// `connect_timeout` for one to come back at the cap.
+    #[serde(default = "default_max_backend")]
+    pub max_backend_connections: usize,
+    /// A session keeps its connections this long after a command, for the next one (with
+    /// `multiplex`; not while other sessions wait for a connection).
+    #[serde(default = "default_linger")]
+    pub multiplex_linger: Dur,
+    /// Shared connections unused this long are closed.
+    #[serde(default = "default_pool_idle")]
+    pub pool_idle_timeout: Dur,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -331,6 +346,15 @@ fn default_history() -> usize {
 }
 fn default_max_conn() -> usize {
     10_000
+}
+fn default_max_backend() -> usize {
+    200
+}
+fn default_linger() -> Dur {
+    Dur::millis(100)
+}
+fn default_pool_idle() -> Dur {
+    Dur::secs(60)
 }
 fn default_session_memory() -> usize {
     1 << 20

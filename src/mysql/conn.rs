@@ -3,6 +3,8 @@
 //! session command and for replays) while a [`ReplyTracker`] finds its end.
 
 use std::hash::Hasher;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -13,8 +15,9 @@ use super::codec::{HEADER_LEN, PacketCodec, Reader};
 use super::frontend::{ClientConn, frame_head};
 use super::liveness::Liveness;
 use super::packets::{CapabilityFlags, StatusFlags};
+use super::pool::{Pooled, Slot};
 use super::reply::{ReplyTracker, Step, has_no_reply};
-use super::router::LoadClaim;
+use super::router;
 pub use cache::BackendStatements;
 
 /// After this long unused, a connection is checked before it is used again (the server may
@@ -28,10 +31,16 @@ pub struct Conn {
     pub stmts: BackendStatements,
     /// When the last reply ended.
     last_used: Instant,
-    /// Counts this session in the server's load while the connection lives.
-    _claim: Option<LoadClaim>,
+    /// Statements running on the connection's server, for reader selection.
+    ops: Option<Arc<AtomicUsize>>,
     /// Ends a wait for a reply the server can no longer send.
     live: Liveness,
+    /// Counts the connection against its server's cap (shared connections).
+    pub slot: Option<Slot>,
+    /// Fingerprint of the session history the connection was given (`History::fingerprint`).
+    pub fp: u64,
+    /// The database the connection is on.
+    pub db: Option<String>,
 }
 
 /// Where a reply goes.
@@ -111,15 +120,42 @@ fn checksum_packet(h: &mut impl Hasher, packet: &[u8], status: bool) {
     }
 }
 
+impl Pooled for Conn {
+    fn fingerprint(&self) -> u64 {
+        self.fp
+    }
+}
+
 impl Conn {
-    pub fn new(b: Backend, claim: Option<LoadClaim>, live: Liveness) -> Conn {
+    /// A connection logged in on `db` and given the session history of fingerprint `fp`;
+    /// `ops` counts the statements running on its server.
+    pub fn new(
+        b: Backend,
+        ops: Option<Arc<AtomicUsize>>,
+        live: Liveness,
+        db: Option<String>,
+        fp: u64,
+    ) -> Conn {
         Conn {
             b,
             stmts: BackendStatements::default(),
             last_used: Instant::now(),
-            _claim: claim,
+            ops,
             live,
+            slot: None,
+            fp,
+            db,
         }
+    }
+
+    /// How long the connection has been unused.
+    pub fn idle_for(&self) -> Duration {
+        self.last_used.elapsed()
+    }
+
+    /// The server's id of this connection (for `KILL QUERY`).
+    pub fn thread_id(&self) -> u32 {
+        self.b.handshake.connection_id
     }
 
     /// Reads more of a reply, unless the server is marked down or silent too long first.
@@ -167,6 +203,7 @@ impl Conn {
         sink: Sink<'_>,
         opts: Receive,
     ) -> Result<Outcome, RelayError> {
+        let _busy = self.ops.as_ref().map(router::busy);
         self.send(frame).await.map_err(|e| backend_err(e, false))?;
         let command = frame_head(frame).0.first().copied().unwrap_or(0);
         self.receive(command, caps, sink, opts).await

@@ -170,6 +170,13 @@ impl ClientConn {
             if let Some(n) = self.codec.check(&self.buf)? {
                 return Ok(self.buf.split_to(n));
             }
+            if self.buf.is_empty()
+                && let ClientStream::Plain(s) = &self.stream
+            {
+                // An idle client holds no buffer: it is allocated when the next bytes come.
+                self.buf = BytesMut::new();
+                s.readable().await?;
+            }
             if self.buf.capacity() - self.buf.len() < self.grow / 4 {
                 self.buf.reserve(self.grow);
             }

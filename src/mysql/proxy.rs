@@ -8,7 +8,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::router::ReaderLoad;
+use super::pool::Pool;
+use super::router::ServerLoad;
 use super::sessions::Registry;
 use super::shared::{RouteMetrics, Shared};
 use super::users::UserStore;
@@ -44,10 +45,24 @@ pub async fn serve(
             .clone()
             .run_refresh(USERS_REFRESH, refresh_stop.clone()),
     );
+    let max = if cfg.multiplex {
+        cfg.max_backend_connections
+    } else {
+        0
+    };
+    let pool = Arc::new(Pool::new(max));
+    tokio::spawn(super::reaper::run(
+        pool.clone(),
+        cluster.clone(),
+        cfg.pool_idle_timeout.0,
+        ctx.name.clone(),
+        refresh_stop.clone(),
+    ));
     let m = metrics();
     let name: &str = &ctx.name;
     let shared = Arc::new(Shared {
-        load: Arc::new(ReaderLoad::default()),
+        load: Arc::new(ServerLoad::default()),
+        pool: pool.clone(),
         to_master: RouteMetrics::new(name, "master"),
         to_reader: RouteMetrics::new(name, "reader"),
         to_all: RouteMetrics::new(name, "all"),

@@ -77,6 +77,10 @@ pub struct ReplyTracker {
     prepare: bool,
     /// Status flags of the last OK/EOF seen.
     pub status: Option<StatusFlags>,
+    /// Warnings of the last OK/EOF seen.
+    pub warnings: u16,
+    /// `last_insert_id` of the last OK seen.
+    pub insert_id: u64,
     /// True once an ERR packet ended (part of) the reply.
     pub error: bool,
     /// Whether the last packet fed was an OK, EOF or ERR (not a column definition or a row).
@@ -104,6 +108,8 @@ impl ReplyTracker {
             state,
             prepare: command == cmd::STMT_PREPARE,
             status: None,
+            warnings: 0,
+            insert_id: 0,
             error: false,
             last_was_status: false,
         }
@@ -113,8 +119,9 @@ impl ReplyTracker {
         self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
     }
 
-    fn after_result(&mut self, status: StatusFlags) -> Step {
+    fn after_result(&mut self, status: StatusFlags, warnings: u16) -> Step {
         self.status = Some(status);
+        self.warnings = warnings;
         self.last_was_status = true;
         if status.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS) {
             self.state = State::First;
@@ -155,13 +162,14 @@ impl ReplyTracker {
                         return Ok(self.prepare_next());
                     }
                     let ok = OkPacket::parse(head, self.caps).map_err(|_| ReplyError("OK"))?;
-                    Ok(self.after_result(ok.status))
+                    self.insert_id = ok.last_insert_id;
+                    Ok(self.after_result(ok.status, ok.warnings))
                 }
                 Some(0xFB) if small => Ok(Step::LocalInfile),
                 Some(0xFE) if len < 9 => {
                     // COM_SET_OPTION and old servers answer some commands with an EOF.
                     let eof = EofPacket::parse(head).map_err(|_| ReplyError("EOF"))?;
-                    Ok(self.after_result(eof.status))
+                    Ok(self.after_result(eof.status, eof.warnings))
                 }
                 _ => {
                     let n = parse_column_count(head).map_err(|_| ReplyError("column count"))?;
@@ -189,7 +197,7 @@ impl ReplyTracker {
                     .contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS)
                 {
                     // A cursor was opened: rows come with COM_STMT_FETCH.
-                    return Ok(self.after_result(eof.status));
+                    return Ok(self.after_result(eof.status, eof.warnings));
                 }
                 self.state = State::Rows;
                 Ok(Step::More)
@@ -198,15 +206,15 @@ impl ReplyTracker {
                 if !is_eof {
                     return Ok(Step::More);
                 }
-                let status = if self.deprecate_eof() {
+                let (status, warnings) = if self.deprecate_eof() {
                     OkPacket::parse(head, self.caps)
-                        .map(|o| o.status)
-                        .or_else(|_| EofPacket::parse(head).map(|e| e.status))
+                        .map(|o| (o.status, o.warnings))
+                        .or_else(|_| EofPacket::parse(head).map(|e| (e.status, e.warnings)))
                 } else {
-                    EofPacket::parse(head).map(|e| e.status)
+                    EofPacket::parse(head).map(|e| (e.status, e.warnings))
                 }
                 .map_err(|_| ReplyError("end of rows"))?;
-                Ok(self.after_result(status))
+                Ok(self.after_result(status, warnings))
             }
             State::Prepare { params, cols } => {
                 // One definition, or the EOF closing a list when DEPRECATE_EOF is off.

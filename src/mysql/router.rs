@@ -1,9 +1,11 @@
 //! Picks the server for a read from the cluster snapshot (no I/O): the serving reader with the
-//! fewest sessions of this listener connected to it, as MaxScale's readwritesplit does with
-//! `slave_selection_criteria = LEAST_GLOBAL_CONNECTIONS`. The master counts as a reader only with
-//! `master_accept_reads`; with no reader at all the caller sends the read to the master.
+//! fewest statements of this listener running on it right now, as MaxScale's readwritesplit
+//! does by default (`slave_selection_criteria = LEAST_CURRENT_OPERATIONS`); ties go round-robin.
+//! The master counts as a reader only with `master_accept_reads`; with no reader at all the
+//! caller sends the read to the master.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::health::galera::{ClusterSnapshot, Role, ServerSnapshot};
@@ -38,72 +40,75 @@ pub fn find_server<'s>(snap: &'s ClusterSnapshot, name: &str) -> Option<&'s Serv
         .find(|s| s.name == name || s.address == name)
 }
 
-/// How many sessions of one listener hold a connection to each server.
+/// Statements of one listener running on each server now.
 #[derive(Debug, Default)]
-pub struct ReaderLoad {
-    counts: Mutex<HashMap<String, usize>>,
+pub struct ServerLoad {
+    ops: Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    /// Rotates the choice among equally loaded servers.
+    turn: AtomicUsize,
 }
 
-/// One session's claim on a server; released when dropped.
+/// Counts one statement on a server while it lives.
 #[derive(Debug)]
-pub struct LoadClaim {
-    load: Arc<ReaderLoad>,
-    addr: String,
-}
+pub struct Busy(Arc<AtomicUsize>);
 
-impl Drop for LoadClaim {
+impl Drop for Busy {
     fn drop(&mut self) {
-        let mut counts = self.load.lock();
-        if let Some(n) = counts.get_mut(&self.addr) {
-            *n = n.saturating_sub(1);
-        }
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-impl ReaderLoad {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+impl ServerLoad {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AtomicUsize>>> {
+        self.ops.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sessions connected to `addr`.
-    pub fn count(&self, addr: &str) -> usize {
-        self.lock().get(addr).copied().unwrap_or(0)
+    /// The counter of `addr` (a connection keeps it, so that counting costs no lookup).
+    pub fn counter(&self, addr: &str) -> Arc<AtomicUsize> {
+        self.lock().entry(addr.to_string()).or_default().clone()
     }
 
-    /// Picks the least loaded reader not in `exclude` (ties: configuration order) and claims
-    /// it, both under one lock so that sessions starting together spread out.
+    /// Statements running on `addr`.
+    pub fn ops(&self, addr: &str) -> usize {
+        self.lock()
+            .get(addr)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// The reader with the fewest statements running, not in `exclude`; among equals, the
+    /// next one in turn.
     pub fn pick(
-        self: &Arc<Self>,
+        &self,
         snap: &ClusterSnapshot,
         master_accept_reads: bool,
         exclude: &[&str],
-    ) -> Option<(String, LoadClaim)> {
-        let mut counts = self.lock();
-        let best = snap
+    ) -> Option<String> {
+        let ops = self.lock();
+        let candidates: Vec<(&ServerSnapshot, usize)> = snap
             .servers
             .iter()
             .filter(|s| is_reader(s, master_accept_reads))
             .filter(|s| !exclude.contains(&s.address.as_str()))
-            .min_by_key(|s| counts.get(&s.address).copied().unwrap_or(0))?;
-        *counts.entry(best.address.clone()).or_default() += 1;
-        let addr = best.address.clone();
-        Some((
-            addr.clone(),
-            LoadClaim {
-                load: self.clone(),
-                addr,
-            },
-        ))
+            .map(|s| {
+                let n = ops.get(&s.address).map_or(0, |c| c.load(Ordering::Relaxed));
+                (s, n)
+            })
+            .collect();
+        let least = candidates.iter().map(|(_, n)| *n).min()?;
+        let tied: Vec<&ServerSnapshot> = candidates
+            .iter()
+            .filter(|(_, n)| *n == least)
+            .map(|(s, _)| *s)
+            .collect();
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        Some(tied[turn % tied.len()].address.clone())
     }
+}
 
-    /// Claims `addr` (a hinted server) whatever its load.
-    pub fn claim(self: &Arc<Self>, addr: &str) -> LoadClaim {
-        *self.lock().entry(addr.to_string()).or_default() += 1;
-        LoadClaim {
-            load: self.clone(),
-            addr: addr.to_string(),
-        }
-    }
+/// Counts a statement on the server of `counter` until the guard is dropped.
+pub fn busy(counter: &Arc<AtomicUsize>) -> Busy {
+    counter.fetch_add(1, Ordering::Relaxed);
+    Busy(counter.clone())
 }
 
 #[cfg(test)]
@@ -134,30 +139,31 @@ mod tests {
     }
 
     #[test]
-    fn least_loaded_reader_and_release() {
+    fn least_current_operations_then_round_robin() {
         let s = snap(&[Role::Master, Role::Reader, Role::Reader]);
-        let load = Arc::new(ReaderLoad::default());
-        let (a, ca) = load.pick(&s, false, &[]).unwrap();
-        let (b, cb) = load.pick(&s, false, &[]).unwrap();
-        assert_eq!(a, "10.0.0.2:3306");
-        assert_eq!(b, "10.0.0.3:3306");
-        let (c, _cc) = load.pick(&s, false, &[]).unwrap();
-        assert_eq!(c, "10.0.0.2:3306");
-        drop(cb);
-        assert_eq!(load.count("10.0.0.3:3306"), 0);
-        let (d, _cd) = load.pick(&s, false, &[]).unwrap();
-        assert_eq!(d, "10.0.0.3:3306");
-        drop(ca);
-        assert_eq!(load.count("10.0.0.2:3306"), 1);
+        let load = ServerLoad::default();
+        let a = load.pick(&s, false, &[]).unwrap();
+        let b = load.pick(&s, false, &[]).unwrap();
+        assert_ne!(a, b, "equal loads take turns");
+        let c2 = load.counter("10.0.0.2:3306");
+        let busy2 = busy(&c2);
+        assert_eq!(load.ops("10.0.0.2:3306"), 1);
+        for _ in 0..4 {
+            assert_eq!(load.pick(&s, false, &[]).unwrap(), "10.0.0.3:3306");
+        }
+        let _b3 = busy(&load.counter("10.0.0.3:3306"));
+        let _b3b = busy(&load.counter("10.0.0.3:3306"));
+        assert_eq!(load.pick(&s, false, &[]).unwrap(), "10.0.0.2:3306");
+        drop(busy2);
+        assert_eq!(load.ops("10.0.0.2:3306"), 0);
     }
 
     #[test]
     fn master_only_with_master_accept_reads() {
         let s = snap(&[Role::Master, Role::Donor, Role::Desynced]);
-        let load = Arc::new(ReaderLoad::default());
+        let load = ServerLoad::default();
         assert!(load.pick(&s, false, &[]).is_none());
-        let (m, _c) = load.pick(&s, true, &[]).unwrap();
-        assert_eq!(m, "10.0.0.1:3306");
+        assert_eq!(load.pick(&s, true, &[]).unwrap(), "10.0.0.1:3306");
         assert!(reader_usable(&s, "10.0.0.1:3306", true));
         assert!(!reader_usable(&s, "10.0.0.1:3306", false));
         assert!(!reader_usable(&s, "10.0.0.2:3306", true));
@@ -166,9 +172,11 @@ mod tests {
     #[test]
     fn exclusion_and_lookup() {
         let s = snap(&[Role::Reader, Role::Master, Role::Reader, Role::Down]);
-        let load = Arc::new(ReaderLoad::default());
-        let (a, _c) = load.pick(&s, false, &["10.0.0.1:3306"]).unwrap();
-        assert_eq!(a, "10.0.0.3:3306");
+        let load = ServerLoad::default();
+        assert_eq!(
+            load.pick(&s, false, &["10.0.0.1:3306"]).unwrap(),
+            "10.0.0.3:3306"
+        );
         assert!(
             load.pick(&s, false, &["10.0.0.1:3306", "10.0.0.3:3306"])
                 .is_none()
@@ -176,7 +184,5 @@ mod tests {
         assert_eq!(find_server(&s, "n3").unwrap().address, "10.0.0.3:3306");
         assert_eq!(find_server(&s, "10.0.0.4:3306").unwrap().name, "n4");
         assert!(find_server(&s, "n9").is_none());
-        let _claim = load.claim("10.0.0.4:3306");
-        assert_eq!(load.count("10.0.0.4:3306"), 1);
     }
 }

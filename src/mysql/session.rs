@@ -17,6 +17,7 @@ pub mod history;
 mod kill;
 mod login;
 mod lost;
+mod pooling;
 pub mod prepared;
 pub mod readback;
 mod recover;
@@ -71,9 +72,9 @@ pub async fn run(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: Socke
     let registration = shared.sessions.register();
     let LoggedIn {
         client,
-        backend,
         login,
         scramble,
+        seq,
     } = match login::login(&shared, client, peer, registration.id).await {
         Ok(l) => l,
         Err(LoginFailure::Rejected(reason)) => {
@@ -82,10 +83,9 @@ pub async fn run(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: Socke
         }
         Err(LoginFailure::Gone) => return,
     };
-    let claim = shared.load.claim(&backend.addr);
     let mut s = Session {
-        state: RouteState::new(backend.status),
-        master: Some(Conn::new(backend, Some(claim), shared.liveness())),
+        state: RouteState::new(StatusFlags::SERVER_STATUS_AUTOCOMMIT),
+        master: None,
         reader: None,
         history: History::new(shared.cfg.max_session_history),
         shared,
@@ -98,7 +98,15 @@ pub async fn run(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: Socke
         hint_warned: false,
         text_stmts: HashMap::new(),
         me: registration,
+        keep: None,
+        insert_id: (0, None),
     };
+    if let Err(reason) = s.first_master(seq).await {
+        if let Some(reason) = reason {
+            s.shared.ctx.reject(reason);
+        }
+        return;
+    }
     s.me.handle.set_user(&s.login.user);
     s.publish_backends();
     let kill = s.me.handle.kill.clone();
@@ -110,9 +118,7 @@ pub async fn run(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: Socke
             tracing::info!(listener = %s.shared.ctx.name, id = s.me.id, "session killed (KILL CONNECTION)");
         }
     }
-    for c in [s.master.take(), s.reader.take()].into_iter().flatten() {
-        c.quit().await;
-    }
+    s.close_conns().await;
 }
 
 struct Session {
@@ -135,9 +141,48 @@ struct Session {
     text_stmts: HashMap<Vec<u8>, Vec<u8>>,
     /// The session's id and what `KILL` from other sessions needs.
     me: Registration,
+    /// The connection that ran the last statement is kept until the next one (warnings or an
+    /// error to read, `SQL_CALC_FOUND_ROWS`).
+    keep: Option<Target>,
+    /// The last id the master generated for the session, and the connection that has it as
+    /// its `LAST_INSERT_ID()`.
+    insert_id: (u64, Option<pooling::ConnId>),
 }
 
 impl Session {
+    /// Logs in to the master as the client's account and tells the client it is in (or why
+    /// not); `Err` ends the session (`Some`: counted as a reject with that reason).
+    async fn first_master(&mut self, seq: u8) -> Result<(), Option<&'static str>> {
+        // The master may have dropped the connection as we logged in (it just died): once more.
+        let mut result = Err(BackendError::Closed);
+        for _ in 0..2 {
+            result = self.acquire(pooling::Dest::Master, false).await;
+            if !matches!(result, Err(BackendError::Closed | BackendError::Io(_))) {
+                break;
+            }
+        }
+        let m = match result {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(listener = %self.shared.ctx.name, error = %e, "no master for a new client");
+                report_backend_error(&mut self.client, seq, &e).await;
+                return Err(Some("backend_login"));
+            }
+        };
+        self.state.master_status = m.b.status;
+        self.master = Some(m);
+        self.publish_backends();
+        let ok = OkPacket {
+            status: self.state.master_status,
+            ..OkPacket::default()
+        };
+        let caps = self.login.capabilities;
+        if self.client.send(seq, &ok.build(caps, 0)).await.is_err() {
+            return Err(None);
+        }
+        Ok(())
+    }
+
     /// Tells the registry which backend connections the session has (for `KILL QUERY`).
     fn publish_backends(&self) {
         let conns = [self.master.as_ref(), self.reader.as_ref()];
@@ -152,8 +197,26 @@ impl Session {
     /// The command loop; `Err(Some(reason))` ends the session as a counted reject.
     async fn commands(&mut self) -> Result<(), Option<&'static str>> {
         let idle = self.shared.cfg.client_timeout.0;
+        let linger = self.shared.cfg.multiplex_linger.0;
         loop {
-            let read = self.client.read_frame();
+            let mut early = None;
+            if self.parkable() {
+                if linger.is_zero() || self.shared.pool.contended() {
+                    self.park();
+                } else {
+                    // A client that sends its next command soon keeps its connections.
+                    match tokio::time::timeout(linger, self.client.read_frame()).await {
+                        Ok(r) => early = Some(r),
+                        Err(_) => self.park(),
+                    }
+                }
+            }
+            let read = async {
+                match early {
+                    Some(r) => r,
+                    None => self.client.read_frame().await,
+                }
+            };
             let got = if idle.is_zero() {
                 read.await
             } else {
@@ -193,6 +256,7 @@ impl Session {
     }
 
     async fn command(&mut self, frame: BytesMut, command: u8, reply_seq: u8) -> Result<(), End> {
+        self.keep = None;
         match command {
             cmd::QUIT => Err(End),
             cmd::PING => self.send_ok(reply_seq).await,

@@ -1,5 +1,5 @@
 //! What every session of one `[[mysql]]` listener shares: its config, the cluster snapshot,
-//! the accounts, reader load, metrics and the session registry; and opening server
+//! the accounts, server load, shared connections, metrics and the session registry; and opening server
 //! connections as that listener (to the master, waiting for one; to a named server).
 
 use std::net::SocketAddr;
@@ -12,9 +12,11 @@ use tokio::sync::watch;
 use tokio::time::{Instant, timeout_at};
 
 use super::backend::{Backend, BackendError};
+use super::conn::Conn;
 use super::frontend::greeting_template;
 use super::packets::Handshake;
-use super::router::ReaderLoad;
+use super::pool::Pool;
+use super::router::ServerLoad;
 use super::sessions::Registry;
 use super::users::UserStore;
 use crate::admin::metrics::metrics;
@@ -52,8 +54,10 @@ pub struct Shared {
     pub ctx: ListenerCtx,
     pub cluster: watch::Receiver<Arc<ClusterSnapshot>>,
     pub users: Arc<UserStore>,
-    /// Sessions connected to each server, for reader selection.
-    pub load: Arc<ReaderLoad>,
+    /// Statements running on each server, for reader selection.
+    pub load: Arc<ServerLoad>,
+    /// Backend connections shared by the sessions (`multiplex`).
+    pub pool: Arc<Pool<Conn>>,
     pub to_master: RouteMetrics,
     pub to_reader: RouteMetrics,
     pub to_all: RouteMetrics,
@@ -134,6 +138,13 @@ impl Shared {
     /// What ends a session connection's wait for a reply that cannot come.
     pub fn liveness(&self) -> super::liveness::Liveness {
         super::liveness::Liveness::new(self.cluster.clone(), self.cfg.server_timeout.0)
+    }
+
+    /// A connection of this listener over `b`, logged in on `db` with the session history of
+    /// fingerprint `fp`: its statements count in its server's load.
+    pub fn conn(&self, b: Backend, db: Option<String>, fp: u64) -> Conn {
+        let ops = self.load.counter(&b.addr);
+        Conn::new(b, Some(ops), self.liveness(), db, fp)
     }
 
     /// What the greeting offers: the handshakes the monitor saw (see

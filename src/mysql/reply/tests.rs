@@ -200,3 +200,28 @@ fn malformed_replies() {
     let mut t = ReplyTracker::new(cmd::STATISTICS, EOF_CAPS);
     assert_eq!(t.feed(b"Uptime: 1", 9), Ok(Step::Done));
 }
+
+#[test]
+fn warnings_and_insert_id_of_the_last_result() {
+    let mut t = ReplyTracker::new(cmd::QUERY, EOF_CAPS);
+    let p = OkPacket {
+        affected_rows: 1,
+        last_insert_id: 42,
+        warnings: 2,
+        status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
+        ..OkPacket::default()
+    }
+    .build(EOF_CAPS, 0);
+    assert_eq!(run(&mut t, &[p]), [Step::Done]);
+    assert_eq!((t.warnings, t.insert_id), (2, 42));
+    let mut t = ReplyTracker::new(cmd::QUERY, EOF_CAPS);
+    let mut packets = result_set(EOF_CAPS, StatusFlags::empty());
+    let last = packets.len() - 1;
+    packets[last] = EofPacket {
+        warnings: 3,
+        status: StatusFlags::empty(),
+    }
+    .build();
+    run(&mut t, &packets);
+    assert_eq!((t.warnings, t.insert_id), (3, 0));
+}

@@ -223,6 +223,7 @@ impl Session {
             self.stmts.clear();
             self.text_stmts.clear();
             self.trx.clear();
+            self.insert_id = (0, None);
             for c in [self.master.as_mut(), self.reader.as_mut()]
                 .into_iter()
                 .flatten()

@@ -3,10 +3,10 @@
 //! session's account and history.
 
 use super::super::backend::{Backend, BackendError};
-use super::super::conn::Conn;
 use super::super::router;
 use super::history::History;
 use super::login::report_backend_error;
+use super::pooling::Dest;
 use super::{End, Need, Session, Target};
 use crate::config::MasterFailureMode;
 
@@ -124,17 +124,12 @@ impl Session {
             .map_err(|_| BackendError::Timeout(addr))?
     }
 
-    /// A new master connection with the session's account, database and history.
+    /// A master connection with the session's account, database and history.
     pub(super) async fn reconnect_master(&mut self) -> Result<(), BackendError> {
-        let header = self.shared.proxy_header(self.client.tcp(), self.peer);
-        let b = self.shared.open_master(header.as_deref()).await?;
-        let db = self.login.database.clone();
-        let b = self.prepare_conn(b, &self.history, db, false).await?;
-        self.shared.replays.inc();
-        self.state.master_status = b.status;
-        tracing::debug!(listener = %self.shared.ctx.name, master = %b.addr, "session moved to the master");
-        let claim = self.shared.load.claim(&b.addr);
-        self.master = Some(Conn::new(b, Some(claim), self.shared.liveness()));
+        let m = self.acquire(Dest::Master, false).await?;
+        self.state.master_status = m.b.status;
+        tracing::debug!(listener = %self.shared.ctx.name, master = %m.addr(), "session on the master");
+        self.master = Some(m);
         self.publish_backends();
         Ok(())
     }
@@ -168,26 +163,18 @@ impl Session {
         }
         loop {
             let excluded: Vec<&str> = exclude.iter().map(String::as_str).collect();
-            let (addr, claim) = match want {
-                Some(a) if !excluded.contains(&a) => (a.to_string(), self.shared.load.claim(a)),
+            let addr = match want {
+                Some(a) if !excluded.contains(&a) => a.to_string(),
                 Some(_) => return None,
                 None => self.shared.load.pick(&snap, accept_master, &excluded)?,
             };
             if Some(addr.as_str()) == master_addr {
                 return Some(Target::Master);
             }
-            let header = self.shared.proxy_header(self.client.tcp(), self.peer);
-            let opened = match self.shared.open_server(&addr, header.as_deref()).await {
-                Ok(b) => {
-                    let db = self.login.database.clone();
-                    self.prepare_conn(b, &self.history, db, true).await
-                }
-                Err(e) => Err(e),
-            };
-            match opened {
-                Ok(b) => {
-                    self.state.reader_status = b.status;
-                    self.reader = Some(Conn::new(b, Some(claim), self.shared.liveness()));
+            match self.acquire(Dest::Server(&addr), true).await {
+                Ok(r) => {
+                    self.state.reader_status = r.b.status;
+                    self.reader = Some(r);
                     self.publish_backends();
                     return Some(Target::Reader);
                 }

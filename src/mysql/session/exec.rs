@@ -162,6 +162,7 @@ impl Session {
         };
         if let Some((o, target)) = ran {
             self.state.after(&c, target, o.ok());
+            self.note_reply(&o, target, &c);
             let sets_vars = Flags::USER_VAR_ASSIGN.union(Flags::SET_CALLS_FUNCTION);
             if o.ok() && target == Target::Master && c.flags.intersects(sets_vars) {
                 self.copy_vars(&c).await;
@@ -169,6 +170,21 @@ impl Session {
             self.observe(target, start);
         }
         Ok(())
+    }
+
+    /// After a statement's reply: what the connection must be kept for (its diagnostics until
+    /// the next statement) and the id it generated.
+    pub(super) fn note_reply(&mut self, o: &Outcome, target: Target, c: &Classification) {
+        let diagnostics = o.tracker.warnings > 0
+            || !o.ok()
+            || contains_ignore_case(c.sql, b"SQL_CALC_FOUND_ROWS");
+        self.keep = diagnostics.then_some(target);
+        if target == Target::Master
+            && o.tracker.insert_id != 0
+            && let Some(m) = &self.master
+        {
+            self.insert_id = (o.tracker.insert_id, Some(super::pooling::conn_id(m)));
+        }
     }
 
     /// Counts a statement by where it ran.
@@ -192,6 +208,9 @@ impl Session {
     ) -> Result<Option<(Outcome, Target)>, End> {
         if !self.ensure_master(need, reply_seq).await? {
             return Ok(None);
+        }
+        if c.is_some_and(|c| c.flags.contains(Flags::SESSION_FUNC)) {
+            self.restore_insert_id().await;
         }
         let replay = self.shared.cfg.transaction_replay;
         let caps = self.login.capabilities;
@@ -366,9 +385,26 @@ impl Session {
     }
 }
 
+/// Whether `hay` contains `needle` (upper case ASCII), in any case.
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    hay.len() >= needle.len()
+        && hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn found_rows_seen_in_any_case() {
+        assert!(contains_ignore_case(
+            b"select sql_calc_found_rows * from t",
+            b"SQL_CALC_FOUND_ROWS"
+        ));
+        assert!(!contains_ignore_case(b"select 1", b"SQL_CALC_FOUND_ROWS"));
+    }
 
     #[test]
     fn causal_reads_prefix() {

@@ -48,7 +48,12 @@ pub struct History {
     max: usize,
     /// Sum of the payload sizes.
     bytes: usize,
+    /// See [`History::fingerprint`].
+    fp: u64,
 }
+
+/// The fingerprint of an empty history: a freshly logged-in connection's.
+pub const EMPTY_FP: u64 = 0;
 
 impl History {
     /// An empty history keeping at most `max` commands (the oldest go first).
@@ -57,6 +62,7 @@ impl History {
             entries: Vec::new(),
             max: max.max(1),
             bytes: 0,
+            fp: EMPTY_FP,
         }
     }
 
@@ -83,6 +89,25 @@ impl History {
         self.bytes
     }
 
+    /// Identifies the session state the history gives a connection: two histories with the
+    /// same commands in the same order have the same fingerprint ([`EMPTY_FP`] when empty).
+    pub fn fingerprint(&self) -> u64 {
+        self.fp
+    }
+
+    fn changed(&mut self) {
+        self.bytes = self.entries.iter().map(|e| e.payload.len()).sum();
+        self.fp = if self.entries.is_empty() {
+            EMPTY_FP
+        } else {
+            let mut h = std::hash::DefaultHasher::new();
+            for e in &self.entries {
+                std::hash::Hash::hash(&e.payload, &mut h);
+            }
+            std::hash::Hasher::finish(&h).max(1)
+        };
+    }
+
     /// Records a session command that succeeded (`USE` is not recorded: logins name the database).
     pub fn push(&mut self, payload: &[u8]) {
         if used_database(payload).is_some() {
@@ -102,7 +127,7 @@ impl History {
                 self.entries
                     .retain(|e| !matches!(&e.key, HistoryKey::Prepare(n) if n == name));
                 if self.entries.len() < before {
-                    self.bytes = self.entries.iter().map(|e| e.payload.len()).sum();
+                    self.changed();
                     return;
                 }
             }
@@ -119,7 +144,7 @@ impl History {
             payload: payload.to_vec(),
             key,
         });
-        self.bytes = self.entries.iter().map(|e| e.payload.len()).sum();
+        self.changed();
     }
 
     /// The payloads to replay, oldest first.
@@ -140,7 +165,7 @@ impl History {
     /// Forgets everything (COM_RESET_CONNECTION, COM_CHANGE_USER).
     pub fn clear(&mut self) {
         self.entries.clear();
-        self.bytes = 0;
+        self.changed();
     }
 }
 
@@ -228,6 +253,27 @@ mod tests {
         h.clear();
         assert_eq!(h.bytes(), 0);
         assert!(h.fits(&q("PREPARE s FROM 'SELECT 1'")));
+    }
+
+    #[test]
+    fn fingerprints_follow_the_commands() {
+        let mut a = History::new(10);
+        let mut b = History::new(10);
+        assert_eq!(a.fingerprint(), EMPTY_FP);
+        a.push(&q("SET @a = 1"));
+        assert_ne!(a.fingerprint(), EMPTY_FP);
+        b.push(&q("SET @a = 2"));
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        b.push(&q("SET @a = 1"));
+        assert_eq!(
+            a.fingerprint(),
+            b.fingerprint(),
+            "the same state, however reached"
+        );
+        a.push(&q("SET NAMES utf8mb4"));
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        a.clear();
+        assert_eq!(a.fingerprint(), EMPTY_FP);
     }
 
     #[test]

@@ -1,16 +1,14 @@
-//! A client's login: greet as the master, check the password against the loaded accounts, then
-//! log in to the master as the same account.
+//! A client's login: greet as the master, check the password against the loaded accounts (the
+//! session then logs in to the master as the same account, see `Session::first_master`).
 
 use std::net::SocketAddr;
 
 use super::super::auth::{NATIVE_PASSWORD, new_scramble};
-use super::super::backend::{Backend, BackendError, Login};
+use super::super::backend::{BackendError, Login};
 use super::super::frontend::{
     ClientConn, FrontendError, authenticate, frame_head, greeting, login_from,
 };
-use super::super::packets::{
-    AuthSwitchRequest, ClientHello, HandshakeResponse, OkPacket, PacketError,
-};
+use super::super::packets::{AuthSwitchRequest, ClientHello, HandshakeResponse, PacketError};
 use super::super::shared::Shared;
 
 /// Why a login ended without a session; the client has been told when it could be.
@@ -22,12 +20,13 @@ pub enum LoginFailure {
     Gone,
 }
 
-/// A logged-in client and its master connection.
+/// A client whose password was checked, waiting for the OK (sequence id `seq`) that the
+/// session sends once it has a master connection.
 pub struct LoggedIn {
     pub client: ClientConn,
-    pub backend: Backend,
     pub login: Login,
     pub scramble: Vec<u8>,
+    pub seq: u8,
 }
 
 /// Sends a backend error to the client as an ERR packet.
@@ -57,10 +56,10 @@ async fn refuse_before_greeting(client: &mut ClientConn, code: u16, msg: &str) {
     let _ = client.send(0, &err).await;
 }
 
-/// Runs the whole login within `handshake_timeout`: greets the client as the cluster (from
-/// what the monitor saw, so that no server is contacted before the client proved who it is),
-/// checks the password against the loaded accounts, then logs in to the master as that
-/// account. `connection_id` is the session's id in the listener's registry.
+/// Runs the client's side of the login within `handshake_timeout`: greets the client as the
+/// cluster (from what the monitor saw, so that no server is contacted before the client
+/// proved who it is) and checks the password against the loaded accounts. `connection_id` is
+/// the session's id in the listener's registry.
 pub async fn login(
     shared: &Shared,
     mut client: ClientConn,
@@ -109,49 +108,11 @@ pub async fn login(
     };
     let login = login_from(&resp, sha1, hello.capabilities, hello.mariadb_capabilities);
     client.logged_in(shared.cfg.max_allowed_packet);
-    let header = shared.proxy_header(client.tcp(), peer);
-    let timeout = shared.cfg.connect_timeout.0;
-    let mut result = Err(BackendError::Closed);
-    let mut backend = None;
-    // The master may have dropped the connection as we logged in (it just died): once more.
-    for _ in 0..2 {
-        result = match shared.open_master(header.as_deref()).await {
-            Ok(mut b) => {
-                let r = b.login(&login, timeout).await;
-                backend = Some(b);
-                r
-            }
-            Err(e) => Err(e),
-        };
-        if !matches!(result, Err(BackendError::Closed | BackendError::Io(_))) {
-            break;
-        }
-    }
-    let backend = match (result, backend) {
-        (Ok(()), Some(b)) => b,
-        (Err(e), _) => {
-            tracing::warn!(listener = %shared.ctx.name, error = %e, "no master for a new client");
-            report_backend_error(&mut client, seq, &e).await;
-            return Err(LoginFailure::Rejected("backend_login"));
-        }
-        (Ok(()), None) => return Err(LoginFailure::Rejected("backend_login")),
-    };
-    let ok = OkPacket {
-        status: backend.status,
-        ..OkPacket::default()
-    };
-    if client
-        .send(seq, &ok.build(login.capabilities, 0))
-        .await
-        .is_err()
-    {
-        return Err(LoginFailure::Gone);
-    }
     Ok(LoggedIn {
         client,
-        backend,
         login,
         scramble,
+        seq,
     })
 }
 

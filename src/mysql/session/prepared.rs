@@ -25,6 +25,8 @@ pub struct Statement {
     pub last: Option<Target>,
     /// COM_STMT_SEND_LONG_DATA went to the master: the next execute must run there.
     pub long_data: bool,
+    /// The last execute opened a cursor (on `last`) that has rows left to fetch.
+    pub cursor: bool,
 }
 
 /// The session's statements by client id.
@@ -54,6 +56,7 @@ impl Statements {
                 types: None,
                 last: None,
                 long_data: false,
+                cursor: false,
             },
         );
         id
@@ -93,6 +96,13 @@ impl Statements {
     /// Whether long data was sent for a statement that has not been executed since.
     pub fn has_long_data(&self) -> bool {
         self.map.values().any(|s| s.long_data)
+    }
+
+    /// Whether a statement has an open cursor on `target`'s connection.
+    pub fn cursor_on(&self, target: Target) -> bool {
+        self.map
+            .values()
+            .any(|s| s.cursor && s.last == Some(target))
     }
 
     /// Forgets every statement (COM_RESET_CONNECTION, COM_CHANGE_USER).

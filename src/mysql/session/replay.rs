@@ -11,6 +11,7 @@ use super::super::reply::cmd;
 use super::Session;
 use super::frame::Cmd;
 use super::frame::backend_frame;
+use super::history::EMPTY_FP;
 
 impl Session {
     /// Replays the open transaction on the current master; on success the session continues
@@ -24,14 +25,16 @@ impl Session {
         };
         let start = Instant::now();
         let header = self.shared.proxy_header(self.client.tcp(), self.peer);
+        let db_now = self.login.database.clone();
         let opened = match self.shared.open_master(header.as_deref()).await {
             Ok(b) => self.prepare_conn(b, &history, db, true).await,
             Err(e) => Err(e),
         };
         let result = match opened {
             Ok(b) => {
-                let claim = self.shared.load.claim(&b.addr);
-                let mut conn = Conn::new(b, Some(claim), self.shared.liveness());
+                let slot = self.shared.pool.try_slot(&b.addr);
+                let mut conn = self.shared.conn(b, db_now, EMPTY_FP);
+                conn.slot = slot;
                 match self.replay_on(&mut conn).await {
                     Ok(status) => Ok((conn, status)),
                     Err(why) => {

@@ -77,6 +77,16 @@ impl RouteState {
         }
     }
 
+    /// Whether the session holds something on its master connection that no other connection
+    /// can be given (the history restores the rest).
+    pub fn holds_master_state(&self) -> bool {
+        !self.temp_tables.is_empty()
+            || self.tables_locked
+            || !self.named_locks.is_empty()
+            || self.unnamed_lock
+            || self.vars_on_master_only
+    }
+
     /// What the session holds on its master connection that no other connection can be given
     /// (the history restores the rest), for the error a client gets when that connection is
     /// lost. Empty when the session can move.

@@ -9,11 +9,20 @@ use bytes::BytesMut;
 
 use super::super::classify::classify;
 use super::super::frontend::frame_head;
+use super::super::packets::StatusFlags;
 use super::super::reply::cmd;
 use super::exec::{Plan, ReaderMode, need};
 use super::frame::{Cmd, FrameError, backend_frame, remember_prepared};
 use super::prepared::stmt_id;
 use super::{End, Need, Session, Target};
+
+/// Whether a reply's status says a cursor is open with rows left to fetch.
+fn open_cursor(status: Option<StatusFlags>) -> bool {
+    status.is_some_and(|s| {
+        s.contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS)
+            && !s.contains(StatusFlags::SERVER_STATUS_LAST_ROW_SENT)
+    })
+}
 
 impl Session {
     /// The client statement a COM_STMT_* payload names; if the session has no such statement,
@@ -95,9 +104,11 @@ impl Session {
         };
         if let Some((o, target)) = ran {
             self.state.after(&c, target, o.ok());
+            self.note_reply(&o, target, &c);
             if let Some(st) = self.stmts.get_mut(id) {
                 st.last = Some(target);
                 st.long_data = false;
+                st.cursor = open_cursor(o.status());
             }
             self.observe(target, start);
         }
@@ -187,11 +198,15 @@ impl Session {
                     self.on_master(&frame, Cmd::Stmt(id), None, Need::Read, reply_seq)
                         .await?
                 };
-                if let Some((_, target)) = ran {
-                    if command == cmd::STMT_RESET
-                        && let Some(st) = self.stmts.get_mut(id)
-                    {
-                        st.long_data = false;
+                if let Some((o, target)) = ran {
+                    if let Some(st) = self.stmts.get_mut(id) {
+                        if command == cmd::STMT_RESET {
+                            st.long_data = false;
+                            st.cursor = false;
+                        } else {
+                            // The fetch that sends the last row closes the cursor.
+                            st.cursor = o.ok() && open_cursor(o.status());
+                        }
                     }
                     self.observe(target, start);
                 }

@@ -1,0 +1,268 @@
+//! Sharing backend connections (`multiplex`): a session takes a connection when a command
+//! needs one and gives it back after the command unless it holds state only that connection
+//! has. A connection taken from the pool is brought to the session's state first: as it is
+//! when it was given the same history, else reset (COM_RESET_CONNECTION) and given the
+//! session's database and history, as a new connection would be.
+
+use tokio::time::{Instant, timeout_at};
+
+use super::super::backend::BackendError;
+use super::super::conn::Conn;
+use super::super::packets::StatusFlags;
+use super::super::pool::PoolKey;
+use super::super::reply::cmd;
+use super::history::EMPTY_FP;
+use super::{Session, Target};
+
+/// Where a connection goes.
+#[derive(Clone, Copy, Debug)]
+pub enum Dest<'a> {
+    /// The current master (waiting up to `connect_timeout` for one).
+    Master,
+    Server(&'a str),
+}
+
+/// A backend connection as `KILL QUERY` and `LAST_INSERT_ID` know it: server and thread id.
+pub type ConnId = (String, u32);
+
+pub fn conn_id(c: &Conn) -> ConnId {
+    (c.addr().to_string(), c.thread_id())
+}
+
+impl Session {
+    /// A connection to `dest` in the session's state: a shared one, or a new one at most
+    /// `max_backend_connections` per server (waiting for one to come back at the cap, up to
+    /// `connect_timeout`). `strict`: a history command the server refuses fails it.
+    pub(super) async fn acquire(&self, dest: Dest<'_>, strict: bool) -> Result<Conn, BackendError> {
+        let deadline = Instant::now() + self.shared.cfg.connect_timeout.0;
+        let pool = &self.shared.pool;
+        let fp = self.history.fingerprint();
+        loop {
+            let addr = match dest {
+                Dest::Server(a) => a.to_string(),
+                Dest::Master => match self.shared.snapshot().master.clone() {
+                    Some(a) => a,
+                    // No master yet: wait for one as a new connection does.
+                    None => return self.open(Dest::Master, None, strict).await,
+                },
+            };
+            let freed = pool.freed();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            let key = PoolKey::new(&addr, &self.login);
+            while let Some(mut c) = pool.take(&key, fp) {
+                if c.closed_while_idle() {
+                    continue;
+                }
+                match self.sync(&mut c, strict).await {
+                    Ok(()) => return Ok(c),
+                    Err(e) => {
+                        tracing::debug!(listener = %self.shared.ctx.name, server = %addr, error = %e, "a shared connection could not be brought to the session's state");
+                    }
+                }
+            }
+            let slot = pool.try_slot(&addr).or_else(|| {
+                // At the cap: an idle connection of another account or database makes room.
+                let mut other = pool.evict(&addr)?;
+                let slot = other.slot.take();
+                tokio::spawn(other.quit());
+                slot
+            });
+            if let Some(slot) = slot {
+                return self.open(dest, Some(slot), strict).await;
+            }
+            let _waiting = pool.waiting();
+            if timeout_at(deadline, freed).await.is_err() {
+                let max = self.shared.cfg.max_backend_connections;
+                return Err(BackendError::Timeout(format!(
+                    "{addr} (all {max} connections of max_backend_connections in use)"
+                )));
+            }
+        }
+    }
+
+    /// Opens a new connection to `dest` counted in `slot`, logged in with the session's
+    /// account, database and history.
+    async fn open(
+        &self,
+        dest: Dest<'_>,
+        slot: Option<super::super::pool::Slot>,
+        strict: bool,
+    ) -> Result<Conn, BackendError> {
+        let header = self.shared.proxy_header(self.client.tcp(), self.peer);
+        let b = match dest {
+            Dest::Master => self.shared.open_master(header.as_deref()).await?,
+            Dest::Server(a) => self.shared.open_server(a, header.as_deref()).await?,
+        };
+        // The master may have moved while the slot was taken: count it where it went.
+        let slot = match slot {
+            Some(s) if s.addr() == b.addr => Some(s),
+            _ => self.shared.pool.try_slot(&b.addr),
+        };
+        let db = self.login.database.clone();
+        let b = self
+            .prepare_conn(b, &self.history, db.clone(), strict)
+            .await?;
+        if self.history.fingerprint() != EMPTY_FP {
+            self.shared.replays.inc();
+        }
+        let mut c = self.shared.conn(b, db, self.history.fingerprint());
+        c.slot = slot;
+        Ok(c)
+    }
+
+    /// Brings a shared connection to the session's state.
+    async fn sync(&self, c: &mut Conn, strict: bool) -> Result<(), BackendError> {
+        let fp = self.history.fingerprint();
+        if c.fp == fp {
+            return Ok(());
+        }
+        let caps = self.login.capabilities;
+        let limit = self.shared.cfg.connect_timeout.0;
+        let addr = c.addr().to_string();
+        let work = async {
+            if c.fp != EMPTY_FP {
+                c.fp = u64::MAX;
+                c.b.simple_command(&[cmd::RESET_CONNECTION], caps).await?;
+                // The server forgot its prepared statements with the rest.
+                c.stmts.clear();
+                c.fp = EMPTY_FP;
+                if let Some(db) = &self.login.database {
+                    let init = [&[cmd::INIT_DB][..], db.as_bytes()].concat();
+                    c.b.simple_command(&init, caps).await?;
+                }
+            }
+            for stmt in self.history.payloads() {
+                if let Err(e) = c.b.simple_command(stmt, caps).await {
+                    tracing::warn!(listener = %self.shared.ctx.name, server = %addr, error = %e, "session history replay failed");
+                    if strict || !matches!(e, BackendError::Server(_)) {
+                        return Err(e);
+                    }
+                }
+            }
+            c.fp = fp;
+            if fp != EMPTY_FP {
+                self.shared.replays.inc();
+            }
+            Ok(())
+        };
+        tokio::time::timeout(limit, work)
+            .await
+            .map_err(|_| BackendError::Timeout(addr))?
+    }
+
+    /// After a command: gives back the connections the session does not need to keep.
+    pub(super) fn park(&mut self) {
+        if !self.shared.cfg.multiplex {
+            return;
+        }
+        if self.master.is_some() && !self.pinned(Target::Master) {
+            self.release(Target::Master);
+        }
+        if self.reader.is_some() && !self.pinned(Target::Reader) {
+            self.release(Target::Reader);
+        }
+    }
+
+    /// Whether the session holds connections it could give back.
+    pub(super) fn parkable(&self) -> bool {
+        self.shared.cfg.multiplex
+            && ((self.master.is_some() && !self.pinned(Target::Master))
+                || (self.reader.is_some() && !self.pinned(Target::Reader)))
+    }
+
+    /// Whether the session needs this very connection for what comes next: state only it has
+    /// (a transaction, locks, temporary tables, variables a function set, long data, an open
+    /// cursor), or the diagnostics of the last statement (warnings, an error,
+    /// `SQL_CALC_FOUND_ROWS`) until the next statement.
+    pub(super) fn pinned(&self, t: Target) -> bool {
+        if self.keep == Some(t) || self.stmts.cursor_on(t) {
+            return true;
+        }
+        match t {
+            Target::Master => {
+                self.state.in_master_trx()
+                    || self.state.holds_master_state()
+                    || self.stmts.has_long_data()
+            }
+            Target::Reader => {
+                self.state.ro_trx
+                    || self
+                        .state
+                        .reader_status
+                        .contains(StatusFlags::SERVER_STATUS_IN_TRANS)
+            }
+        }
+    }
+
+    /// Gives a connection back to the pool (or closes it when it is not shared).
+    pub(super) fn release(&mut self, t: Target) {
+        let c = match t {
+            Target::Master => self.master.take(),
+            Target::Reader => self.reader.take(),
+        };
+        let Some(mut c) = c else { return };
+        self.publish_backends();
+        if c.slot.is_none() || !self.shared.cfg.multiplex {
+            tokio::spawn(c.quit());
+            return;
+        }
+        if self.insert_id.1.as_ref() == Some(&conn_id(&c)) {
+            // Other sessions may generate ids on it from now on.
+            self.insert_id.1 = None;
+        }
+        c.fp = self.history.fingerprint();
+        c.db = self.login.database.clone();
+        let key = PoolKey::new(c.addr(), &self.login);
+        self.shared.pool.put(key, c);
+    }
+
+    /// At the end of the session: connections without session-only state go back to the
+    /// pool, the others are closed.
+    pub(super) async fn close_conns(&mut self) {
+        for t in [Target::Master, Target::Reader] {
+            let held = match t {
+                Target::Master => self.master.is_some(),
+                Target::Reader => self.reader.is_some(),
+            };
+            if !held {
+                continue;
+            }
+            if self.shared.cfg.multiplex && !self.pinned(t) {
+                self.release(t);
+            } else if let Some(c) = match t {
+                Target::Master => self.master.take(),
+                Target::Reader => self.reader.take(),
+            } {
+                c.quit().await;
+            }
+        }
+    }
+
+    /// Before a statement that reads `LAST_INSERT_ID()` on a connection other than the one
+    /// that generated the session's last id (or none yet): gives it that id (`DO
+    /// LAST_INSERT_ID(n)`), not the one another session left there.
+    pub(super) async fn restore_insert_id(&mut self) {
+        let (id, owner) = self.insert_id.clone();
+        let caps = self.login.capabilities;
+        let Some(m) = self.master.as_mut() else {
+            return;
+        };
+        let here = conn_id(m);
+        if owner.as_ref() == Some(&here) {
+            return;
+        }
+        let q = [
+            &[cmd::QUERY][..],
+            format!("DO LAST_INSERT_ID({id})").as_bytes(),
+        ]
+        .concat();
+        match m.b.simple_command(&q, caps).await {
+            Ok(()) => self.insert_id = (id, Some(here)),
+            // A connection that broke fails the statement that follows, as it would have.
+            Err(e) => {
+                tracing::info!(listener = %self.shared.ctx.name, error = %e, "cannot restore LAST_INSERT_ID on a shared connection");
+            }
+        }
+    }
+}
