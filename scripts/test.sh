@@ -15,7 +15,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 PACKAGES=(mariadb-server mariadb-client galera-4 rsync redis-server redis-tools redis-sentinel
-  haproxy keepalived sysbench iputils-arping iputils-ping tcpdump iproute2 curl procps systemd)
+  haproxy keepalived sysbench iputils-arping iputils-ping tcpdump iproute2 curl procps systemd
+  python3-pymysql)
 export DATAGATE_TEST_LAB_DIR=${DATAGATE_TEST_LAB_DIR:-/tmp/datagate-test-lab}
 export DATAGATE_TEST_PORT_OFFSET=${DATAGATE_TEST_PORT_OFFSET:-500}
 

@@ -132,6 +132,20 @@ fn import_main(kind: ImportKind, file: &std::path::Path) -> ExitCode {
     }
 }
 
+/// Every client and server connection is a file: the soft limit goes up to the hard one (as
+/// HAProxy sizes its own), so that thousands of sessions do not meet a default of 1024.
+fn raise_open_files() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = hard, "raised the open files limit"),
+            Err(e) => tracing::warn!(error = %e, soft, "cannot raise the open files limit"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open files limit"),
+    }
+}
+
 fn run(path: PathBuf) -> ExitCode {
     let cfg = match config::load(&path) {
         Ok(c) => c,
@@ -141,6 +155,7 @@ fn run(path: PathBuf) -> ExitCode {
         }
     };
     init_logging(&cfg.log.level, cfg.log.format);
+    raise_open_files();
     let workers = match cfg.global.workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,

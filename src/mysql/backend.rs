@@ -30,6 +30,9 @@ pub enum BackendError {
     },
     #[error("timed out talking to {0}")]
     Timeout(String),
+    /// Every connection to the server that `max_backend_connections` allows is in use.
+    #[error("all {max} connections to {addr} that max_backend_connections allows are in use")]
+    PoolFull { addr: String, max: usize },
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     #[error("connection closed by the server")]

@@ -75,7 +75,7 @@ pub async fn run(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: Socke
         login,
         scramble,
         seq,
-    } = match login::login(&shared, client, peer, registration.id).await {
+    } = match Box::pin(login::login(&shared, client, peer, registration.id)).await {
         Ok(l) => l,
         Err(LoginFailure::Rejected(reason)) => {
             shared.ctx.reject(reason);
@@ -101,7 +101,7 @@ pub async fn run(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: Socke
         keep: None,
         insert_id: (0, None),
     };
-    if let Err(reason) = s.first_master(seq).await {
+    if let Err(reason) = Box::pin(s.first_master(seq)).await {
         if let Some(reason) = reason {
             s.shared.ctx.reject(reason);
         }
@@ -249,7 +249,9 @@ impl Session {
                     .await;
                 return Err(Some("bad_packet"));
             };
-            self.command(frame, command, reply_seq)
+            // Boxed: an idle session's future stays small, the command's state lives only
+            // while it runs.
+            Box::pin(self.command(frame, command, reply_seq))
                 .await
                 .map_err(|End| None)?;
         }

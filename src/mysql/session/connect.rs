@@ -89,6 +89,11 @@ impl Session {
         }
         match self.reconnect_master().await {
             Ok(()) => Ok(true),
+            // There is a master, busy with other sessions: this command fails, not the session.
+            Err(e @ BackendError::PoolFull { .. }) => {
+                report_backend_error(&mut self.client, reply_seq, &e).await;
+                Ok(false)
+            }
             Err(e) => self.no_master(need, reply_seq, &e).await.map(|()| false),
         }
     }

@@ -35,6 +35,10 @@ pub async fn report_backend_error(client: &mut ClientConn, seq: u8, e: &BackendE
         BackendError::Server(err) => {
             let _ = client.send(seq, &err.build()).await;
         }
+        e @ BackendError::PoolFull { .. } => {
+            let msg = format!("datagate: {e} (waited connect_timeout)");
+            client.send_err(seq, 1040, "08004", &msg).await
+        }
         e => {
             client
                 .send_err(

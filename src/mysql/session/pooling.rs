@@ -74,9 +74,7 @@ impl Session {
             let _waiting = pool.waiting();
             if timeout_at(deadline, freed).await.is_err() {
                 let max = self.shared.cfg.max_backend_connections;
-                return Err(BackendError::Timeout(format!(
-                    "{addr} (all {max} connections of max_backend_connections in use)"
-                )));
+                return Err(BackendError::PoolFull { addr, max });
             }
         }
     }
