@@ -9,7 +9,8 @@
 #      127.0.0.1:13306 127.0.0.1:13307 127.0.0.1:13308; the test lab is 1380x),
 #      TESTS (default "oltp_point_select:THREADS oltp_read_only:4"; NAME:THREADS each),
 #      DATAGATE (binary, default target/release/datagate), WORKERS (datagate threads, default 1),
-#      SPLIT (datagate read_write_split, default true),
+#      SPLIT (datagate read_write_split, default true), DG_EXTRA (more [[mysql]] lines, e.g.
+#      "multiplex = false"),
 #      NODE_CPU (percent of one core each node may use, e.g. 40: every mariadbd gets a CPU
 #      quota of its own, as if each node were a host of its own; default: no quota).
 # On one small machine the nodes, sysbench and the proxies share the same cores, so spreading
@@ -26,6 +27,7 @@ read -r -a NODES <<<"$GALERA"
 MASTER=${NODES[0]}
 TESTS=${TESTS:-oltp_point_select:$THREADS oltp_read_only:4}
 SPLIT=${SPLIT:-true}
+DG_EXTRA=${DG_EXTRA:-}
 NODE_CPU=${NODE_CPU:-}
 BASE=${BENCH_PORT_BASE:-27500}
 HAP_PORT=$BASE DG_PORT=$((BASE + 1)) ADMIN_PORT=$((BASE + 2))
@@ -90,7 +92,7 @@ listen mysql
 CFG
 haproxy -f "$DIR/haproxy.cfg" >"$DIR/haproxy.log" 2>&1 &
 HAP_PID=$!
-pids+=($HAP_PID)
+pids+=("$HAP_PID")
 
 cat >"$DIR/datagate.toml" <<CFG
 [global]
@@ -109,10 +111,11 @@ name = "rw"
 listen = "127.0.0.1:$DG_PORT"
 cluster = "g"
 read_write_split = $SPLIT
+$DG_EXTRA
 CFG
 "$DG" run -c "$DIR/datagate.toml" >"$DIR/datagate.log" 2>&1 &
 DG_PID=$!
-pids+=($DG_PID)
+pids+=("$DG_PID")
 
 for p in "${MASTER##*:}" $HAP_PORT $DG_PORT; do
   for _ in $(seq 100); do
