@@ -65,7 +65,7 @@ listen redis
 CFG
 haproxy -f "$DIR/haproxy.cfg" >"$DIR/haproxy.log" 2>&1 &
 HAP_PID=$!
-pids+=($HAP_PID)
+pids+=("$HAP_PID")
 
 cat >"$DIR/datagate.toml" <<CFG
 [global]
@@ -78,7 +78,7 @@ $LISTENER
 CFG
 "$DG" run -c "$DIR/datagate.toml" >"$DIR/datagate.log" 2>&1 &
 DG_PID=$!
-pids+=($DG_PID)
+pids+=("$DG_PID")
 
 for p in $REDIS_PORT $HAP_PORT $DG_PORT; do
   for _ in $(seq 50); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
