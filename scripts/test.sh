@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Build datagate and run every test, against a real Galera cluster and Redis + Sentinel started by
 # the tests themselves (lab/ scripts, state in /tmp/datagate-test-lab, ports shifted by 500).
-# Needs root (the lab runs MariaDB/Redis as system users, VRRP tests use network namespaces).
+# Run as root (the lab runs MariaDB/Redis as system users, VRRP tests use network namespaces).
 #
-#   sudo scripts/test.sh                     everything
-#   sudo scripts/test.sh --test lab -- --test-threads=1     just these arguments to cargo test
+#   scripts/test.sh                     everything
+#   scripts/test.sh --test lab -- --test-threads=1     just these arguments to cargo test
 #
-# Installs the Debian packages the tests need (skipped when they are all there), runs
+# Installs the Debian packages the tests need (skipped when they are all there), checks
+# `cargo fmt --check` and `cargo clippy --all-targets -- -D warnings`, runs
 # `cargo build --all-targets` and `cargo test`, and stops the test lab on exit, even on failure
 # (KEEP_LAB=1 leaves it running for the next run).
 set -euo pipefail
@@ -21,10 +22,11 @@ export DATAGATE_TEST_PORT_OFFSET=${DATAGATE_TEST_PORT_OFFSET:-500}
 
 usage() {
   cat <<USAGE
-usage: sudo $0 [CARGO TEST ARGS...]
+usage: $0 [CARGO TEST ARGS...]   (as root)
   installs: ${PACKAGES[*]}
-  runs:     cargo build --all-targets; cargo test (end-to-end tests one at a time),
-            or cargo test ARGS when arguments are given
+  runs:     cargo fmt --check; cargo clippy --all-targets -- -D warnings;
+            cargo build --all-targets; cargo test (end-to-end tests one at a time),
+            or only cargo test ARGS when arguments are given
   lab:      LAB_DIR=$DATAGATE_TEST_LAB_DIR LAB_PORT_OFFSET=$DATAGATE_TEST_PORT_OFFSET, stopped on exit unless KEEP_LAB=1
 USAGE
 }
@@ -77,8 +79,6 @@ trap stop_lab EXIT
 trap 'exit 130' INT TERM
 
 t0=$(date +%s)
-log "cargo build --all-targets"
-cargo build --all-targets
 failed=()
 step() { # step NAME CMD... : run a test step, remember a failure and go on with the next step
   local name=$1
@@ -86,6 +86,19 @@ step() { # step NAME CMD... : run a test step, remember a failure and go on with
   log "$name: $*"
   "$@" || failed+=("$name")
 }
+if [ $# -eq 0 ]; then
+  # Lint first: formatting and clippy findings fail the run like a failing test.
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    if command -v rustup >/dev/null; then
+      log "rustup component add rustfmt clippy"
+      rustup component add rustfmt clippy
+    fi
+  fi
+  step "cargo fmt" cargo fmt --check
+  step "cargo clippy" cargo clippy --all-targets -- -D warnings
+fi
+log "cargo build --all-targets"
+cargo build --all-targets
 if [ $# -gt 0 ]; then
   step "cargo test $*" cargo test "$@"
 else
