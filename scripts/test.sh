@@ -8,7 +8,8 @@
 #
 # Installs the Debian packages the tests need (skipped when they are all there), checks
 # `cargo fmt --check` and `cargo clippy --all-targets -- -D warnings`, runs
-# `cargo build --all-targets` and `cargo test`, and stops the test lab on exit, even on failure
+# `cargo build --all-targets`, `cargo test` and scripts/test-deb.sh (the .deb; DATAGATE_TEST_DEB=0
+# skips it), and stops the test lab on exit, even on failure
 # (KEEP_LAB=1 leaves it running for the next run).
 set -euo pipefail
 
@@ -25,7 +26,8 @@ usage() {
 usage: $0 [CARGO TEST ARGS...]   (as root)
   installs: ${PACKAGES[*]}
   runs:     cargo fmt --check; cargo clippy --all-targets -- -D warnings;
-            cargo build --all-targets; cargo test (end-to-end tests one at a time),
+            cargo build --all-targets; cargo test (end-to-end tests one at a time);
+            scripts/test-deb.sh (cargo deb, dpkg -i, checks, dpkg --purge; DATAGATE_TEST_DEB=0 skips it);
             or only cargo test ARGS when arguments are given
   lab:      LAB_DIR=$DATAGATE_TEST_LAB_DIR LAB_PORT_OFFSET=$DATAGATE_TEST_PORT_OFFSET, stopped on exit unless KEEP_LAB=1
 USAGE
@@ -108,7 +110,19 @@ else
   step "end-to-end tests" cargo test --no-fail-fast --test '*' -- --test-threads=1
   step "doc tests" cargo test --doc
   if command -v shellcheck >/dev/null; then
-    step "shellcheck" shellcheck -x lab/*.sh scripts/*.sh .ci/run
+    step "shellcheck" shellcheck -x lab/*.sh scripts/*.sh .ci/run debian/postinst debian/prerm debian/postrm
+  fi
+  # The Debian package: cargo install cargo-deb (under a minute) when missing, a release build,
+  # dpkg -i, checks, dpkg --purge. DATAGATE_TEST_DEB=0 leaves it out.
+  if [ "${DATAGATE_TEST_DEB:-1}" != 0 ]; then
+    deb_rc=0
+    log "debian package: scripts/test-deb.sh"
+    scripts/test-deb.sh || deb_rc=$?
+    case $deb_rc in
+      0) ;;
+      77) log "debian package: skipped (see above)" ;;
+      *) failed+=("debian package") ;;
+    esac
   fi
 fi
 if [ ${#failed[@]} -gt 0 ]; then
