@@ -2,7 +2,7 @@
 # datagate demo: a local 3-node MariaDB Galera cluster and Redis + 3 Sentinels (lab/, default
 # ports), with datagate in front of them (config/demo.toml). Ctrl-C stops datagate and the lab.
 #
-#   sudo scripts/demo.sh          (KEEP_LAB=1 leaves the lab running after Ctrl-C)
+#   scripts/demo.sh          as root (KEEP_LAB=1 leaves the lab running after Ctrl-C)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,7 +15,7 @@ PACKAGES=(mariadb-server mariadb-client galera-4 rsync redis-server redis-tools 
 
 usage() {
   cat <<USAGE
-usage: sudo $0
+usage: $0   (as root)
   starts lab/galera.sh and lab/redis.sh (LAB_DIR=$LAB_DIR), builds datagate (cargo build --release),
   runs target/release/datagate run -c $CONFIG in the foreground; Ctrl-C stops datagate and the lab
   (KEEP_LAB=1 keeps the lab running)
@@ -79,7 +79,7 @@ cleanup() {
     kill -KILL "$DG_PID" 2>/dev/null || true
   fi
   if [ "${KEEP_LAB:-0}" = 1 ]; then
-    log "KEEP_LAB=1: lab left running (stop it with: sudo LAB_DIR=$LAB_DIR LAB_PORT_OFFSET=$LAB_PORT_OFFSET lab/all.sh stop)"
+    log "KEEP_LAB=1: lab left running (stop it as root with: LAB_DIR=$LAB_DIR LAB_PORT_OFFSET=$LAB_PORT_OFFSET lab/all.sh stop)"
   else
     log "stopping the lab"
     lab/redis.sh stop >/dev/null 2>&1 || log "warning: lab/redis.sh stop failed"
@@ -120,10 +120,10 @@ cat <<INFO
    Metrics curl http://$admin/metrics
    Servers curl http://$admin/api/v1/servers
 
- Break something in another terminal and watch datagate follow:
-   sudo lab/galera.sh kill 1        sudo lab/galera.sh restart 1
-   sudo lab/galera.sh desync 2      sudo lab/galera.sh resync 2
-   sudo lab/redis.sh kill-master    sudo lab/redis.sh failover    sudo lab/redis.sh start
+ Break something in another terminal (as root) and watch datagate follow:
+   lab/galera.sh kill 1        lab/galera.sh restart 1
+   lab/galera.sh desync 2      lab/galera.sh resync 2
+   lab/redis.sh kill-master    lab/redis.sh failover    lab/redis.sh start
 
  Ctrl-C stops datagate and the lab.
 ================================================================================

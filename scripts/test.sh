@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Build datagate and run every test, against a real Galera cluster and Redis + Sentinel started by
 # the tests themselves (lab/ scripts, state in /tmp/datagate-test-lab, ports shifted by 500).
-# Needs root (the lab runs MariaDB/Redis as system users, VRRP tests use network namespaces).
+# Run as root (the lab runs MariaDB/Redis as system users, VRRP tests use network namespaces).
 #
-#   sudo scripts/test.sh                     everything
-#   sudo scripts/test.sh --test lab -- --test-threads=1     just these arguments to cargo test
+#   scripts/test.sh                     everything
+#   scripts/test.sh --test lab -- --test-threads=1     just these arguments to cargo test
 #
-# Installs the Debian packages the tests need (skipped when they are all there), runs
-# `cargo build --all-targets` and `cargo test`, and stops the test lab on exit, even on failure
+# Installs the Debian packages the tests need (skipped when they are all there), checks
+# `cargo fmt --check` and `cargo clippy --all-targets -- -D warnings`, runs
+# `cargo build --all-targets`, `cargo test` and scripts/test-deb.sh (the .deb; DATAGATE_TEST_DEB=0
+# skips it), and stops the test lab on exit, even on failure
 # (KEEP_LAB=1 leaves it running for the next run).
 set -euo pipefail
 
@@ -22,10 +24,12 @@ export DATAGATE_TEST_PORT_OFFSET=${DATAGATE_TEST_PORT_OFFSET:-500}
 
 usage() {
   cat <<USAGE
-usage: sudo $0 [CARGO TEST ARGS...]
+usage: $0 [CARGO TEST ARGS...]   (as root)
   installs: ${PACKAGES[*]}
-  runs:     cargo build --all-targets; cargo test (end-to-end tests one at a time),
-            or cargo test ARGS when arguments are given
+  runs:     cargo fmt --check; cargo clippy --all-targets -- -D warnings;
+            cargo build --all-targets; cargo test (end-to-end tests one at a time);
+            scripts/test-deb.sh (cargo deb, dpkg -i, checks, dpkg --purge; DATAGATE_TEST_DEB=0 skips it);
+            or only cargo test ARGS when arguments are given
   lab:      LAB_DIR=$DATAGATE_TEST_LAB_DIR LAB_PORT_OFFSET=$DATAGATE_TEST_PORT_OFFSET, stopped on exit unless KEEP_LAB=1
 USAGE
 }
@@ -78,8 +82,6 @@ trap stop_lab EXIT
 trap 'exit 130' INT TERM
 
 t0=$(date +%s)
-log "cargo build --all-targets"
-cargo build --all-targets
 failed=()
 step() { # step NAME CMD... : run a test step, remember a failure and go on with the next step
   local name=$1
@@ -87,6 +89,19 @@ step() { # step NAME CMD... : run a test step, remember a failure and go on with
   log "$name: $*"
   "$@" || failed+=("$name")
 }
+if [ $# -eq 0 ]; then
+  # Lint first: formatting and clippy findings fail the run like a failing test.
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    if command -v rustup >/dev/null; then
+      log "rustup component add rustfmt clippy"
+      rustup component add rustfmt clippy
+    fi
+  fi
+  step "cargo fmt" cargo fmt --check
+  step "cargo clippy" cargo clippy --all-targets -- -D warnings
+fi
+log "cargo build --all-targets"
+cargo build --all-targets
 if [ $# -gt 0 ]; then
   step "cargo test $*" cargo test "$@"
 else
@@ -96,7 +111,19 @@ else
   step "end-to-end tests" cargo test --no-fail-fast --test '*' -- --test-threads=1
   step "doc tests" cargo test --doc
   if command -v shellcheck >/dev/null; then
-    step "shellcheck" shellcheck -x lab/*.sh scripts/*.sh .ci/run
+    step "shellcheck" shellcheck -x lab/*.sh scripts/*.sh .ci/run debian/postinst debian/prerm debian/postrm
+  fi
+  # The Debian package: cargo install cargo-deb (under a minute) when missing, a release build,
+  # dpkg -i, checks, dpkg --purge. DATAGATE_TEST_DEB=0 leaves it out.
+  if [ "${DATAGATE_TEST_DEB:-1}" != 0 ]; then
+    deb_rc=0
+    log "debian package: scripts/test-deb.sh"
+    scripts/test-deb.sh || deb_rc=$?
+    case $deb_rc in
+      0) ;;
+      77) log "debian package: skipped (see above)" ;;
+      *) failed+=("debian package") ;;
+    esac
   fi
 fi
 if [ ${#failed[@]} -gt 0 ]; then

@@ -41,7 +41,8 @@ enum Cmd {
         #[command(subcommand)]
         what: CtlCmd,
     },
-    /// Translate an existing haproxy.cfg / maxscale.cnf to TOML on stdout (warnings on stderr).
+    /// Translate an existing haproxy.cfg / maxscale.cnf / keepalived.conf to TOML on stdout
+    /// (warnings on stderr).
     Import {
         /// The kind of file to translate.
         kind: ImportKind,
@@ -59,6 +60,8 @@ enum ImportKind {
     Haproxy,
     /// A MaxScale configuration (maxscale.cnf).
     Maxscale,
+    /// A keepalived configuration (keepalived.conf): the first vrrp_instance.
+    Keepalived,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +115,7 @@ fn import_main(kind: ImportKind, file: &std::path::Path) -> ExitCode {
     let result = match kind {
         ImportKind::Haproxy => datagate::import::haproxy(&src),
         ImportKind::Maxscale => datagate::import::maxscale(&src),
+        ImportKind::Keepalived => datagate::import::keepalived(&src),
     };
     match result {
         Ok(out) => {

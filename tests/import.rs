@@ -80,6 +80,53 @@ address=0.0.0.0
 port=4006
 ";
 
+const KEEPALIVED: &str = "\
+! keepalived.conf of db1
+global_defs {
+    router_id db1
+}
+
+vrrp_script chk_haproxy {
+    script \"/usr/bin/killall -0 haproxy\"
+    interval 2
+    weight -60
+    fall 2
+    rise 2
+}
+
+vrrp_instance VI_DB {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+    unicast_src_ip 10.0.0.1
+    unicast_peer {
+        10.0.0.2
+    }
+    authentication {
+        auth_type PASS
+        auth_pass secret
+    }
+    virtual_ipaddress {
+        10.0.0.100/24 dev eth0
+    }
+    track_script {
+        chk_haproxy
+    }
+    notify_master \"/etc/keepalived/to-master.sh\"
+    notify \"/etc/keepalived/notify.sh\"
+}
+
+vrrp_instance VI_REDIS {
+    interface eth0
+    virtual_router_id 52
+    virtual_ipaddress {
+        10.0.0.101/24
+    }
+}
+";
+
 fn datagate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_datagate"))
         .args(args)
@@ -143,6 +190,70 @@ fn maxscale_config_translates_and_checks() {
     assert_eq!(
         stderr.trim(),
         "FILE:19: warning: monitor Galera-Monitor: the password is copied inline; prefer password_file"
+    );
+}
+
+#[test]
+fn keepalived_config_translates_and_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (toml, stderr) = import_and_check(dir.path(), "keepalived", KEEPALIVED);
+    assert!(
+        toml.contains(
+            "[vrrp]\nname = \"VI_DB\"\ninterface = \"eth0\"\nvrid = 51\npriority = 150\n"
+        ),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("version = 2\n"),
+        "keepalived's default: {toml}"
+    );
+    assert!(toml.contains("unicast_peers = [\"10.0.0.2\"]\n"), "{toml}");
+    assert!(toml.contains("vips = [\"10.0.0.100/24\"]\n"), "{toml}");
+    assert!(
+        toml.contains("notify = \"/etc/keepalived/notify.sh\"\n"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("[[vrrp.track_script]]\nname = \"chk_haproxy\"\nscript = \"/usr/bin/killall -0 haproxy\"\ninterval = \"2s\"\nweight = -60\nrise = 2\nfall = 2\n"),
+        "{toml}"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "{stderr}");
+    assert!(
+        lines[0].starts_with("FILE:3: warning: global_defs `router_id db1`"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with("FILE:15: warning: `state MASTER`"),
+        "{stderr}"
+    );
+    assert!(
+        lines[2].starts_with("FILE:24: warning: `authentication`"),
+        "{stderr}"
+    );
+    assert!(
+        lines[3].starts_with(
+            "FILE:38: warning: vrrp_instance VI_REDIS: datagate runs one VRRP instance"
+        ),
+        "{stderr}"
+    );
+
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(
+        &bad,
+        KEEPALIVED.replace("virtual_router_id 51", "virtual_router_id 256"),
+    )
+    .unwrap();
+    let out = datagate(&["import", "keepalived", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "{}:17: error: `virtual_router_id` needs a whole number within 1..255, not `256`",
+            bad.display()
+        )
     );
 }
 

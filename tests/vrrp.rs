@@ -565,3 +565,82 @@ fn failing_tracked_group_lowers_priority() {
     );
     sampler.assert_single_holder(&lab);
 }
+
+#[test]
+fn failing_track_script_lowers_priority() {
+    let _g = serial();
+    let mut lab = Lab::up("dgvl");
+    let sampler = Sampler::start(&lab);
+    let flag = lab.dir().join("healthy");
+    let notes = lab.dir().join("notify-1");
+    lab.datagate("2", &format!("priority = 100\n{FAST}"));
+    lab.wait_holder("2", ms(3000));
+    // priority 150 - 100 while `test -e FLAG` fails: stays below host 2's 100.
+    let dg1 = lab.datagate(
+        "1",
+        &format!(
+            "priority = 150\n{FAST}\nname = \"VI_test\"\nnotify = \"echo >> {n}\"\n\
+             [[vrrp.track_script]]\nname = \"chk_flag\"\nscript = \"test -e {f}\"\n\
+             interval = \"100ms\"\nweight = -100",
+            n = notes.display(),
+            f = flag.display()
+        ),
+    );
+    thread::sleep(ms(1500));
+    assert_eq!(
+        lab.holders(),
+        ["2"],
+        "a failing track script must lower the priority\n{}",
+        lab.logs()
+    );
+    assert!(
+        lab.log_of(dg1).contains("priority 150 -> 50"),
+        "{}",
+        lab.logs()
+    );
+    // The script succeeds: 150 again, host 1 preempts; it fails again: host 2 preempts back.
+    std::fs::write(&flag, "").unwrap();
+    lab.wait_holder("1", ms(2000));
+    std::fs::remove_file(&flag).unwrap();
+    lab.wait_holder("2", ms(2000));
+    sampler.assert_single_holder(&lab);
+    let notes = std::fs::read_to_string(&notes).unwrap_or_default();
+    assert!(
+        notes.contains("INSTANCE VI_test MASTER 150\nINSTANCE VI_test BACKUP 50\n"),
+        "notify arguments: {notes:?}"
+    );
+}
+
+#[test]
+fn track_script_of_weight_0_faults() {
+    let _g = serial();
+    let mut lab = Lab::up("dgvm");
+    let flag = lab.dir().join("healthy");
+    std::fs::write(&flag, "").unwrap();
+    let dg1 = lab.datagate(
+        "1",
+        &format!(
+            "priority = 100\n{FAST}\n[[vrrp.track_script]]\nname = \"chk_flag\"\n\
+             script = \"test -e {f}\"\ninterval = \"100ms\"\nfall = 2\nrise = 2",
+            f = flag.display()
+        ),
+    );
+    lab.wait_holder("1", ms(3000));
+    std::fs::remove_file(&flag).unwrap();
+    let t0 = Instant::now();
+    while !lab.holders().is_empty() {
+        assert!(
+            t0.elapsed() < ms(2000),
+            "a failing weight-0 script must fault the instance and drop the VIP\n{}",
+            lab.logs()
+        );
+        thread::sleep(ms(10));
+    }
+    assert!(
+        lab.log_of(dg1).contains("master -> fault"),
+        "{}",
+        lab.logs()
+    );
+    std::fs::write(&flag, "").unwrap();
+    lab.wait_holder("1", ms(3000));
+}

@@ -323,9 +323,46 @@ pub struct Vrrp {
     pub accept_mode: bool,
     #[serde(default)]
     pub track: Vec<Spanned<Track>>,
+    /// Commands run periodically whose exit status moves the priority (keepalived `vrrp_script`).
+    #[serde(default)]
+    pub track_script: Vec<Spanned<TrackScript>>,
+    /// The instance name given to `notify` (keepalived's `vrrp_instance` name).
+    #[serde(default = "default_vrrp_name")]
+    pub name: String,
     pub notify_master: Option<String>,
     pub notify_backup: Option<String>,
     pub notify_fault: Option<String>,
+    /// Run on every state change with the arguments `INSTANCE NAME STATE PRIORITY`, as
+    /// keepalived's `notify` (STATE is MASTER, BACKUP, FAULT or STOP).
+    pub notify: Option<String>,
+}
+
+/// One `[[vrrp.track_script]]`: `script` runs with `sh -c` every `interval`; exit status 0 within
+/// `timeout` is a success. After `rise` successes (`fall` failures) in a row the script is OK
+/// (failing); its first result counts at once. `weight > 0` adds to the priority while OK,
+/// `weight < 0` subtracts while failing, `weight = 0` puts the instance in fault while failing.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrackScript {
+    pub name: String,
+    pub script: String,
+    #[serde(default = "Dur::one_sec")]
+    pub interval: Dur,
+    /// Default: `interval`.
+    pub timeout: Option<Dur>,
+    #[serde(default)]
+    pub weight: i32,
+    #[serde(default = "one")]
+    pub rise: u32,
+    #[serde(default = "one")]
+    pub fall: u32,
+}
+
+impl TrackScript {
+    /// How long one run may take before it counts as failed (and is killed).
+    pub fn run_timeout(&self) -> std::time::Duration {
+        self.timeout.unwrap_or(self.interval).0
+    }
 }
 
 /// One tracked health source of `[vrrp]`: exactly one of `galera`, `redis`, `tcp` is set.
@@ -340,6 +377,12 @@ pub struct Track {
 
 fn yes() -> bool {
     true
+}
+fn one() -> u32 {
+    1
+}
+fn default_vrrp_name() -> String {
+    "datagate".into()
 }
 fn default_history() -> usize {
     50

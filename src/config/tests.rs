@@ -131,3 +131,39 @@ fn line_col_counts_chars() {
     assert_eq!(line_col("ab\ncé\nx", 3), (2, 1));
     assert_eq!(line_col("", 5), (1, 1));
 }
+
+#[test]
+fn vrrp_track_scripts() {
+    let base = format!(
+        "{GOOD}{VRRP}notify = \"/usr/local/bin/vrrp-notify\"\n\
+         [[vrrp.track_script]]\nname = \"chk_mysql\"\nscript = \"test -e /run/ok\"\n\
+         interval = \"2s\"\nweight = -50\nfall = 3\nrise = 2\n"
+    );
+    let cfg = parse(Path::new("t.toml"), &base).expect("valid");
+    let v = cfg.vrrp.unwrap().into_inner();
+    assert_eq!(v.name, "datagate");
+    assert_eq!(v.notify.as_deref(), Some("/usr/local/bin/vrrp-notify"));
+    let t = v.track_script[0].get_ref();
+    assert_eq!((t.weight, t.rise, t.fall), (-50, 2, 3));
+    assert_eq!(
+        t.run_timeout(),
+        std::time::Duration::from_secs(2),
+        "defaults to interval"
+    );
+    let e = errs(&base.replace("weight = -50", "weight = 300"));
+    assert!(e[0].contains("track_script weight"), "{e:?}");
+    let header = base
+        .lines()
+        .position(|l| l == "[[vrrp.track_script]]")
+        .unwrap()
+        + 1;
+    assert!(e[0].starts_with(&format!("t.toml:{header}:1: ")), "{e:?}");
+    let e = errs(&base.replace("rise = 2", "rise = 0"));
+    assert!(e[0].contains("rise and fall"), "{e:?}");
+    let e = errs(&base.replace("\"2s\"", "\"0s\""));
+    assert!(e[0].contains("above 0"), "{e:?}");
+    let twice = format!("{base}[[vrrp.track_script]]\nname = \"chk_mysql\"\nscript = \"true\"\n");
+    assert!(errs(&twice)[0].contains("used twice"));
+    let e = errs(&base.replace("interval = \"2s\"", "interval = \"2s\"\nbogus = 1"));
+    assert!(e[0].contains("bogus"), "{e:?}");
+}

@@ -1,7 +1,7 @@
 //! Cross-field checks that serde cannot express: references between sections, duplicate
 //! names and listen addresses, ranges. Each error carries the byte span it is about.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
@@ -263,6 +263,31 @@ fn validate_vrrp(cfg: &Config, v: &Spanned<Vrrp>, errs: &mut Vec<Invalid>) {
         }
         if !(-254..=254).contains(&tr.weight) {
             errs.push(invalid(t, "track weight must be within -254..254"));
+        }
+    }
+    let mut names = HashSet::new();
+    for t in &vr.track_script {
+        let ts = t.get_ref();
+        if ts.name.is_empty() || !names.insert(ts.name.as_str()) {
+            errs.push(invalid(
+                t,
+                format!("track_script name {:?} is empty or used twice", ts.name),
+            ));
+        }
+        if ts.script.trim().is_empty() {
+            errs.push(invalid(t, "track_script needs a script to run"));
+        }
+        if ts.interval.0.is_zero() || ts.run_timeout().is_zero() {
+            errs.push(invalid(
+                t,
+                "track_script interval and timeout must be above 0",
+            ));
+        }
+        if !(-254..=254).contains(&ts.weight) {
+            errs.push(invalid(t, "track_script weight must be within -254..254"));
+        }
+        if ts.rise == 0 || ts.fall == 0 {
+            errs.push(invalid(t, "track_script rise and fall must be at least 1"));
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `datagate import`: translate an existing `haproxy.cfg` or `maxscale.cnf` into datagate TOML.
+//! `datagate import`: translate an existing `haproxy.cfg`, `maxscale.cnf` or `keepalived.conf`
+//! into datagate TOML.
 //!
 //! Pure text in, text out: the translators never touch the network or the file system. Every
 //! directive without a datagate equivalent, or mapped only approximately, becomes a [`Warning`]
@@ -7,11 +8,13 @@
 
 mod emit;
 mod haproxy;
+mod keepalived;
 mod maxscale;
 #[cfg(test)]
 mod tests;
 
 pub use haproxy::haproxy;
+pub use keepalived::keepalived;
 pub use maxscale::maxscale;
 
 use std::fmt;

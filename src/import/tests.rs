@@ -1,9 +1,10 @@
 //! Robustness: damaged inputs never panic and never yield a config that does not load.
 
-use super::{ImportError, Imported, haproxy, maxscale};
+use super::{ImportError, Imported, haproxy, keepalived, maxscale};
 
 const HAPROXY: &str = include_str!("haproxy/tests.rs");
 const MAXSCALE: &str = include_str!("maxscale/tests.rs");
+const KEEPALIVED: &str = include_str!("keepalived/tests.rs");
 
 /// The lines of the sample configs embedded in the test files (between `"\` and `";`).
 fn sample_lines(src: &str) -> Vec<String> {
@@ -71,11 +72,22 @@ fn never_invalid(r: Result<Imported, ImportError>, src: &str) {
 #[test]
 fn damaged_inputs_never_panic_nor_produce_invalid_toml() {
     let (h, m) = (sample_lines(HAPROXY), sample_lines(MAXSCALE));
+    // Lines of keepalived blocks, braces left out so that most inputs still parse.
+    let k: Vec<String> = sample_lines(KEEPALIVED)
+        .into_iter()
+        .filter(|l| !l.contains(['{', '}', '(', ')']))
+        .collect();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for _ in 0..2000 {
         let src = format!("listen x\n{}", mutate(&h, &mut rng));
         never_invalid(haproxy(&src), &src);
         let src = format!("[x]\n{}", mutate(&m, &mut rng));
         never_invalid(maxscale(&src), &src);
+        let src = format!(
+            "vrrp_script chk_mysql {{\n{}\n}}\nvrrp_instance x {{\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {{ 10.0.0.1 }}\n track_script {{ chk_mysql }}\n{}\n}}",
+            mutate(&k, &mut rng),
+            mutate(&k, &mut rng)
+        );
+        never_invalid(keepalived(&src), &src);
     }
 }

@@ -8,7 +8,9 @@ pub mod garp;
 pub mod io;
 pub mod netlink;
 pub mod packet;
+pub mod script;
 mod task;
+pub mod track;
 
 use std::sync::Arc;
 
@@ -55,8 +57,8 @@ pub enum VrrpError {
 
 /// Runs VRRP until `shutdown` is cancelled; then sends priority 0 and removes the VIPs.
 ///
-/// `penalty` is the sum of the weights of failing trackers (0 or negative); the effective
-/// priority is `clamp(priority + penalty, 1, 254)`, except for the address owner (255).
+/// `penalty` is the sum of the weights of failing tracked groups; the `track_script`s of the
+/// config run inside, and the advertised priority is [`track::tracked`]'s.
 pub async fn run(
     cfg: crate::config::Vrrp,
     penalty: watch::Receiver<i32>,

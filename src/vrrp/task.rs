@@ -17,6 +17,8 @@ use super::garp::Announcer;
 use super::io::{GROUP_V4, GROUP_V6, Received, VrrpSocket, link_info};
 use super::netlink::VipSet;
 use super::packet::{Advert, Version};
+use super::script;
+use super::track::{Health, Tracked, tracked};
 use super::{VrrpError, VrrpStatus, effective_priority};
 use crate::admin::metrics::metrics;
 use crate::config::Vrrp;
@@ -46,6 +48,13 @@ struct Instance {
     garp_left: u32,
     garp_due: Option<Instant>,
     refresh_due: Option<Instant>,
+    /// Sum of the weights of the failing `track` groups.
+    group_penalty: i32,
+    /// Each track script's weight and health, in config order.
+    scripts: Vec<(i32, Health)>,
+    /// The interface is down, or a weight-0 track script fails.
+    faulted: bool,
+    link_up: bool,
 }
 
 fn config_error(msg: impl Into<String>) -> VrrpError {
@@ -75,10 +84,22 @@ pub(super) async fn run(
     let (mut inst, mut fsm) = Instance::setup(cfg, *penalty.borrow_and_update(), status)?;
     // A VIP left behind by a crashed predecessor must not make two holders.
     inst.vips.remove_all().await?;
-    let mut link_up = true;
+    // The scripts run in their own tasks, stopped when this one returns.
+    let scripts_stop = CancellationToken::new();
+    let _stop_scripts = scripts_stop.clone().drop_guard();
+    let mut scripts = script::spawn(
+        &inst
+            .cfg
+            .track_script
+            .iter()
+            .map(|t| t.get_ref().clone())
+            .collect::<Vec<_>>(),
+        &scripts_stop,
+    );
     inst.apply(&mut fsm, Event::Startup).await;
     let mut poll = tokio::time::interval(LINK_POLL);
     let mut penalty_open = true;
+    let mut scripts_open = true;
     let mut shutting_down = false;
     while !fsm.stopped() {
         tokio::select! {
@@ -112,22 +133,26 @@ pub(super) async fn run(
                     penalty_open = false;
                     continue;
                 }
-                let p = effective_priority(inst.base_priority, *penalty.borrow_and_update());
-                if p != inst.st.effective_priority {
-                    info!("vrrp: effective priority {} -> {p}", inst.st.effective_priority);
-                    inst.st.effective_priority = p;
-                    inst.publish();
+                inst.group_penalty = *penalty.borrow_and_update();
+                inst.retrack(&mut fsm).await;
+            }
+            changed = scripts.changed(), if scripts_open => {
+                if changed.is_err() {
+                    scripts_open = false;
+                    continue;
                 }
-                metrics().vrrp_priority.set(i64::from(p));
-                inst.apply(&mut fsm, Event::PriorityChange(p)).await;
+                let health = scripts.borrow_and_update().clone();
+                for (s, h) in inst.scripts.iter_mut().zip(health) {
+                    s.1 = h;
+                }
+                inst.retrack(&mut fsm).await;
             }
             _ = poll.tick() => {
                 let up = link_info(&inst.cfg.interface).map(|l| l.up).unwrap_or(false);
-                if up != link_up {
-                    link_up = up;
+                if up != inst.link_up {
+                    inst.link_up = up;
                     warn!("vrrp: interface {} is {}", inst.cfg.interface, if up { "up" } else { "down" });
-                    let ev = if up { Event::InterfaceUp } else { Event::InterfaceDown };
-                    inst.apply(&mut fsm, ev).await;
+                    inst.retrack(&mut fsm).await;
                 }
             }
         }
@@ -203,6 +228,11 @@ impl Instance {
         };
         let interval = cfg.advert_interval.get_ref().0;
         let eff = effective_priority(base_priority, penalty);
+        let scripts = cfg
+            .track_script
+            .iter()
+            .map(|t| (t.get_ref().weight, Health::Init))
+            .collect();
         let params = Params {
             version,
             priority: eff,
@@ -252,8 +282,42 @@ impl Instance {
             garp_left: 0,
             garp_due: None,
             refresh_due: None,
+            group_penalty: penalty,
+            scripts,
+            faulted: false,
+            link_up: true,
         };
         Ok((inst, Fsm::new(params)))
+    }
+
+    /// Applies what tracking says now: the advertised priority, and fault when the interface is
+    /// down or a weight-0 script fails.
+    async fn retrack(&mut self, fsm: &mut Fsm) {
+        let Tracked { priority, fault } =
+            tracked(self.base_priority, self.group_penalty, &self.scripts);
+        if priority != self.st.effective_priority {
+            info!(
+                "vrrp: effective priority {} -> {priority}",
+                self.st.effective_priority
+            );
+            self.st.effective_priority = priority;
+            self.publish();
+        }
+        metrics().vrrp_priority.set(i64::from(priority));
+        self.apply(fsm, Event::PriorityChange(priority)).await;
+        let faulted = !self.link_up || fault;
+        if faulted != self.faulted {
+            self.faulted = faulted;
+            if fault && self.link_up {
+                warn!("vrrp: a track script of weight 0 fails: fault");
+            }
+            let ev = if faulted {
+                Event::InterfaceDown
+            } else {
+                Event::InterfaceUp
+            };
+            self.apply(fsm, ev).await;
+        }
     }
 
     /// Turns a datagram into an event, or drops it (see [`RecvFilter`]).
@@ -371,13 +435,23 @@ impl Instance {
         };
         self.publish();
         let hook = match to {
-            State::Master => self.cfg.notify_master.clone(),
-            State::Backup => self.cfg.notify_backup.clone(),
-            State::Fault => self.cfg.notify_fault.clone(),
+            State::Master => self.cfg.notify_master.as_ref(),
+            State::Backup => self.cfg.notify_backup.as_ref(),
+            State::Fault => self.cfg.notify_fault.as_ref(),
             State::Initialize => None,
         };
         if let Some(cmd) = hook {
-            run_hook(cmd, to);
+            script::run_hook(cmd, &[], to.name());
+        }
+        if let Some(cmd) = &self.cfg.notify {
+            let state = match to {
+                State::Master => "MASTER",
+                State::Backup => "BACKUP",
+                State::Fault => "FAULT",
+                State::Initialize => "STOP",
+            };
+            let args = script::notify_args(&self.cfg.name, state, self.st.effective_priority);
+            script::run_hook(cmd, &args, to.name());
         }
     }
 
@@ -392,27 +466,5 @@ fn set_state_metric(current: State) {
             .vrrp_state
             .with_label_values(&[s.name()])
             .set(i64::from(s == current));
-    }
-}
-
-/// Runs a notify hook with `sh -c` in the background; `VRRP_STATE` names the new state.
-fn run_hook(cmd: String, state: State) {
-    let child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(&cmd)
-        .env("VRRP_STATE", state.name())
-        .kill_on_drop(false)
-        .spawn();
-    match child {
-        Ok(mut c) => {
-            tokio::spawn(async move {
-                match c.wait().await {
-                    Ok(s) if !s.success() => warn!("vrrp: notify hook {cmd:?} exited with {s}"),
-                    Err(e) => warn!("vrrp: notify hook {cmd:?}: {e}"),
-                    _ => {}
-                }
-            });
-        }
-        Err(e) => warn!("vrrp: cannot run notify hook {cmd:?}: {e}"),
     }
 }
