@@ -35,7 +35,9 @@ pub struct Config {
 pub struct Global {
     /// How long a graceful stop waits for open sessions.
     pub shutdown_timeout: Dur,
-    /// Data-plane worker threads (0 = one per CPU).
+    /// Data-plane worker threads (0 = one per CPU; 1, the default: one event loop without
+    /// cross-thread wakeups, which measured fastest on a node that shares its cores with the
+    /// databases, see README "Performance notes").
     pub workers: usize,
     /// Backend sockets: TCP keepalive probes after this much idle time, and a connection whose
     /// sent data stays unacknowledged this long is dropped (`TCP_USER_TIMEOUT`): a host that
@@ -49,7 +51,7 @@ impl Default for Global {
     fn default() -> Self {
         Global {
             shutdown_timeout: Dur::secs(30),
-            workers: 0,
+            workers: 1,
             backend_tcp_timeout: Dur::secs(10),
             watchdog_floor: Dur::millis(500),
         }
