@@ -156,3 +156,49 @@ fn pinned_while_state_needs_it() {
         assert_eq!(who.as_deref(), Some("a"));
     });
 }
+
+/// `autocommit = 0` is session state like any other: after the session's connection served
+/// another session (reset, other history), the next write still opens a transaction that only
+/// the session sees and that its ROLLBACK undoes.
+#[test]
+fn autocommit_off_survives_sharing() {
+    let g = galera();
+    let _serial = support::serial();
+    g.wait_all_serving(Duration::from_secs(60));
+    g.root_sql(
+        1,
+        &format!(
+            "DROP TABLE IF EXISTS {APP_DB}.mux_ac; \
+             CREATE TABLE {APP_DB}.mux_ac (id INT PRIMARY KEY)"
+        ),
+    )
+    .unwrap();
+    let (_dg, port) = proxy(g, "max_backend_connections = 1");
+    rt().block_on(async {
+        let mut a = connect(port).await;
+        let mut b = connect(port).await;
+        a.query_drop("SET autocommit = 0").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // b takes the only master connection, in its own state.
+        b.query_drop("SET @b = 1").await.unwrap();
+        b.query_drop("DO @b").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        a.query_drop("INSERT INTO mux_ac VALUES (1)").await.unwrap();
+        let mine: Option<i64> = a.query_first("SELECT COUNT(*) FROM mux_ac").await.unwrap();
+        assert_eq!(mine, Some(1), "the session sees its own insert");
+        a.query_drop("ROLLBACK").await.unwrap();
+        let after: Option<i64> = a.query_first("SELECT COUNT(*) FROM mux_ac").await.unwrap();
+        assert_eq!(
+            after,
+            Some(0),
+            "the insert was in a transaction, rolled back"
+        );
+        let ac: Option<i64> = a.query_first("SELECT @@autocommit").await.unwrap();
+        assert_eq!(ac, Some(0));
+        a.query_drop("COMMIT").await.unwrap();
+    });
+    let n = g
+        .root_sql(1, &format!("SELECT COUNT(*) FROM {APP_DB}.mux_ac"))
+        .unwrap();
+    assert_eq!(n.trim(), "0");
+}

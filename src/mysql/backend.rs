@@ -280,7 +280,12 @@ impl Backend {
             }
             match step {
                 Step::More => {}
-                Step::Done => return Ok(()),
+                Step::Done => {
+                    if let Some(st) = tracker.status {
+                        self.status = st;
+                    }
+                    return Ok(());
+                }
                 Step::LocalInfile => self.write_packet(&[]).await?,
             }
         }

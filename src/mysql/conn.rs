@@ -279,6 +279,10 @@ impl Conn {
                 Step::Done => {
                     out.checksum = hasher.finish();
                     self.last_used = Instant::now();
+                    // What the server says now, for the next session that takes the connection.
+                    if let Some(st) = out.status() {
+                        self.b.status = st;
+                    }
                     return Ok(out);
                 }
                 Step::LocalInfile => match &mut sink {
