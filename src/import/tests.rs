@@ -1,6 +1,30 @@
 //! Robustness: damaged inputs never panic and never yield a config that does not load.
 
+use std::path::Path;
+
 use super::{ImportError, Imported, haproxy, keepalived, maxscale};
+use crate::config::{self, Config};
+
+/// A translation loaded as datagate loads a config file.
+pub(super) fn load(out: &Imported) -> Config {
+    config::parse(Path::new("x.toml"), &out.toml)
+        .unwrap_or_else(|e| panic!("{e}\n---\n{}", out.toml))
+}
+
+/// Whether `out` warned about `needle` at `line`.
+fn warned(out: &Imported, line: usize, needle: &str) -> bool {
+    out.warnings
+        .iter()
+        .any(|w| w.line == line && w.message.contains(needle))
+}
+
+pub(super) fn assert_warned(out: &Imported, line: usize, needle: &str) {
+    assert!(
+        warned(out, line, needle),
+        "no warning at line {line} containing {needle:?}: {:#?}",
+        out.warnings
+    );
+}
 
 const HAPROXY: &str = include_str!("haproxy/tests.rs");
 const MAXSCALE: &str = include_str!("maxscale/tests.rs");

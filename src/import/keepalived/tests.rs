@@ -1,9 +1,8 @@
-use std::path::Path;
 use std::time::Duration;
 
 use super::{Node, keepalived, parse};
-use crate::config::{self, Config};
-use crate::import::{ImportError, Imported};
+use crate::import::ImportError;
+use crate::import::tests::{assert_warned, load};
 
 /// A two-node database VIP as keepalived setups write it.
 const DB: &str = r#"! Configuration File for keepalived
@@ -52,21 +51,6 @@ vrrp_instance VI_DB {
     notify /etc/keepalived/notify-all.sh
 }
 "#;
-
-fn load(out: &Imported) -> Config {
-    config::parse(Path::new("x.toml"), &out.toml)
-        .unwrap_or_else(|e| panic!("{e}\n---\n{}", out.toml))
-}
-
-fn assert_warned(out: &Imported, line: usize, needle: &str) {
-    assert!(
-        out.warnings
-            .iter()
-            .any(|w| w.line == line && w.message.contains(needle)),
-        "no warning at line {line} containing {needle:?}: {:#?}",
-        out.warnings
-    );
-}
 
 /// The error of a rejected input: (line, message).
 fn rejected(src: &str) -> (usize, String) {

@@ -1,8 +1,7 @@
-use std::path::Path;
-
 use super::maxscale;
-use crate::config::{self, Balance, Check, Config, MasterFailureMode, MasterSelect};
-use crate::import::{ImportError, Imported};
+use crate::config::{Balance, Check, MasterFailureMode, MasterSelect};
+use crate::import::ImportError;
+use crate::import::tests::{assert_warned, load};
 
 /// A typical Galera setup: three servers, galeramon, readwritesplit with a listener.
 const TYPICAL: &str = "\
@@ -57,21 +56,6 @@ protocol=MariaDBClient
 address=127.0.0.1
 port=4006
 ";
-
-fn load(out: &Imported) -> Config {
-    config::parse(Path::new("x.toml"), &out.toml)
-        .unwrap_or_else(|e| panic!("{e}\n---\n{}", out.toml))
-}
-
-fn assert_warned(out: &Imported, line: usize, needle: &str) {
-    assert!(
-        out.warnings
-            .iter()
-            .any(|w| w.line == line && w.message.contains(needle)),
-        "no warning at line {line} containing {needle:?}: {:#?}",
-        out.warnings
-    );
-}
 
 #[test]
 fn typical_config() {
