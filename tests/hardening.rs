@@ -49,12 +49,7 @@ fn nothing_reaches_a_server_before_login() {
     let (dg, port) = proxy(g, "handshake_timeout = \"30s\"");
     // A first session makes sure the monitor has run; it leaves before counting, its
     // connections stay in the shared pool.
-    rt().block_on(async {
-        let mut c = connect(port).await;
-        let _: Option<i64> = c.query_first("SELECT 1").await.unwrap();
-        c.disconnect().await.unwrap();
-    });
-    std::thread::sleep(Duration::from_millis(300));
+    support::rw::one_session(port, Duration::from_millis(300));
     let base = client_connections(g);
     assert!(
         (1..=2).contains(&base),

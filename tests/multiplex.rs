@@ -47,12 +47,7 @@ fn thousands_of_idle_sessions_on_a_small_cluster() {
     )
     .unwrap();
     let (dg, port) = proxy(g, "");
-    rt().block_on(async {
-        let mut c = connect(port).await;
-        let _: Option<i64> = c.query_first("SELECT 1").await.unwrap();
-        c.disconnect().await.unwrap();
-    });
-    std::thread::sleep(Duration::from_millis(500));
+    support::rw::one_session(port, Duration::from_millis(500));
     let before = rss_kib(dg.pid());
 
     let script =

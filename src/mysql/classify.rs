@@ -113,6 +113,9 @@ impl Flags {
     /// A `SET` whose value calls a function that is not a pure built-in (a stored function,
     /// `GET_LOCK`, `NEXTVAL`, `LAST_INSERT_ID` …): it must run once, on the master.
     pub const SET_CALLS_FUNCTION: Flags = Flags(1 << 19);
+    /// `SELECT SQL_CALC_FOUND_ROWS …`: a `FOUND_ROWS()` that follows reads this statement's
+    /// count, on the same connection.
+    pub const CALC_FOUND_ROWS: Flags = Flags(1 << 20);
 
     /// Flags that keep a read on the master.
     pub const PINS_TO_MASTER: Flags = Flags(
@@ -144,7 +147,7 @@ impl Flags {
             | Self::XA.0,
     );
 
-    const NAMES: [&'static str; 20] = [
+    const NAMES: [&'static str; 21] = [
         "LOCKING_READ",
         "SELECT_INTO",
         "SIDE_EFFECT_FUNC",
@@ -165,6 +168,7 @@ impl Flags {
         "MULTI_WRITE",
         "IMPLICIT_COMMIT",
         "SET_CALLS_FUNCTION",
+        "CALC_FOUND_ROWS",
     ];
 
     /// No flag set.

@@ -15,7 +15,7 @@ use super::codec::{HEADER_LEN, PacketCodec, Reader};
 use super::frontend::{ClientConn, frame_head};
 use super::liveness::Liveness;
 use super::packets::{CapabilityFlags, StatusFlags};
-use super::pool::{Pooled, Slot};
+use super::pool::{EMPTY_FP, Pooled, Slot};
 use super::reply::{ReplyTracker, Step, has_no_reply};
 use super::router;
 pub use cache::BackendStatements;
@@ -37,10 +37,9 @@ pub struct Conn {
     live: Liveness,
     /// Counts the connection against its server's cap (shared connections).
     pub slot: Option<Slot>,
-    /// Fingerprint of the session history the connection was given (`History::fingerprint`).
+    /// Fingerprint of the session history the connection holds (`History::fingerprint`), as
+    /// of when it was last given back or brought to a session's state.
     pub fp: u64,
-    /// The database the connection is on.
-    pub db: Option<String>,
 }
 
 /// Where a reply goes.
@@ -127,15 +126,9 @@ impl Pooled for Conn {
 }
 
 impl Conn {
-    /// A connection logged in on `db` and given the session history of fingerprint `fp`;
-    /// `ops` counts the statements running on its server.
-    pub fn new(
-        b: Backend,
-        ops: Option<Arc<AtomicUsize>>,
-        live: Liveness,
-        db: Option<String>,
-        fp: u64,
-    ) -> Conn {
+    /// A connection over `b`, counted in no server's cap yet; `ops` counts the statements
+    /// running on its server.
+    pub fn new(b: Backend, ops: Option<Arc<AtomicUsize>>, live: Liveness) -> Conn {
         Conn {
             b,
             stmts: BackendStatements::default(),
@@ -143,8 +136,7 @@ impl Conn {
             ops,
             live,
             slot: None,
-            fp,
-            db,
+            fp: EMPTY_FP,
         }
     }
 

@@ -44,6 +44,9 @@ impl PoolKey {
     }
 }
 
+/// The fingerprint of an empty session history: a freshly logged-in connection's.
+pub const EMPTY_FP: u64 = 0;
+
 /// What the pool needs to know of a connection.
 pub trait Pooled {
     /// The fingerprint of the session history the connection was given.

@@ -84,24 +84,26 @@ impl ServerLoad {
         exclude: &[&str],
     ) -> Option<String> {
         let ops = self.lock();
-        let candidates: Vec<(&ServerSnapshot, usize)> = snap
-            .servers
-            .iter()
-            .filter(|s| is_reader(s, master_accept_reads))
-            .filter(|s| !exclude.contains(&s.address.as_str()))
-            .map(|s| {
-                let n = ops.get(&s.address).map_or(0, |c| c.load(Ordering::Relaxed));
-                (s, n)
-            })
-            .collect();
-        let least = candidates.iter().map(|(_, n)| *n).min()?;
-        let tied: Vec<&ServerSnapshot> = candidates
-            .iter()
-            .filter(|(_, n)| *n == least)
-            .map(|(s, _)| *s)
-            .collect();
-        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-        Some(tied[turn % tied.len()].address.clone())
+        let running =
+            |s: &ServerSnapshot| ops.get(&s.address).map_or(0, |c| c.load(Ordering::Relaxed));
+        let candidates = || {
+            snap.servers
+                .iter()
+                .filter(|s| is_reader(s, master_accept_reads))
+                .filter(|s| !exclude.contains(&s.address.as_str()))
+        };
+        // Each candidate's load is read once, starting from the next one in turn: the first
+        // of the least loaded wins, so equals take turns.
+        let n = candidates().count();
+        let start = self.turn.fetch_add(1, Ordering::Relaxed) % n.max(1);
+        let mut best: Option<(&ServerSnapshot, usize)> = None;
+        for s in candidates().cycle().skip(start).take(n) {
+            let r = running(s);
+            if best.is_none_or(|(_, b)| r < b) {
+                best = Some((s, r));
+            }
+        }
+        best.map(|(s, _)| s.address.clone())
     }
 }
 

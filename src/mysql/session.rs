@@ -108,7 +108,6 @@ pub async fn run(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: Socke
         return;
     }
     s.me.handle.set_user(&s.login.user);
-    s.publish_backends();
     let kill = s.me.handle.kill.clone();
     tokio::select! {
         r = s.commands() => if let Err(Some(reason)) = r {
@@ -156,22 +155,16 @@ impl Session {
         // The master may have dropped the connection as we logged in (it just died): once more.
         let mut result = Err(BackendError::Closed);
         for _ in 0..2 {
-            result = self.acquire(pooling::Dest::Master, false).await;
+            result = self.reconnect_master().await;
             if !matches!(result, Err(BackendError::Closed | BackendError::Io(_))) {
                 break;
             }
         }
-        let m = match result {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(listener = %self.shared.ctx.name, error = %e, "no master for a new client");
-                report_backend_error(&mut self.client, seq, &e).await;
-                return Err(Some("backend_login"));
-            }
-        };
-        self.state.master_status = m.b.status;
-        self.master = Some(m);
-        self.publish_backends();
+        if let Err(e) = result {
+            tracing::warn!(listener = %self.shared.ctx.name, error = %e, "no master for a new client");
+            report_backend_error(&mut self.client, seq, &e).await;
+            return Err(Some("backend_login"));
+        }
         let ok = OkPacket {
             status: self.state.master_status,
             ..OkPacket::default()

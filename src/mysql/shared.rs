@@ -15,7 +15,7 @@ use super::backend::{Backend, BackendError};
 use super::conn::Conn;
 use super::frontend::greeting_template;
 use super::packets::Handshake;
-use super::pool::Pool;
+use super::pool::{Pool, Slot};
 use super::router::ServerLoad;
 use super::sessions::Registry;
 use super::users::UserStore;
@@ -140,11 +140,13 @@ impl Shared {
         super::liveness::Liveness::new(self.cluster.clone(), self.cfg.server_timeout.0)
     }
 
-    /// A connection of this listener over `b`, logged in on `db` with the session history of
-    /// fingerprint `fp`: its statements count in its server's load.
-    pub fn conn(&self, b: Backend, db: Option<String>, fp: u64) -> Conn {
+    /// A connection of this listener over `b`, counted in `slot`: its statements count in its
+    /// server's load.
+    pub fn conn(&self, b: Backend, slot: Option<Slot>) -> Conn {
         let ops = self.load.counter(&b.addr);
-        Conn::new(b, Some(ops), self.liveness(), db, fp)
+        let mut c = Conn::new(b, Some(ops), self.liveness());
+        c.slot = slot;
+        c
     }
 
     /// What the greeting offers: the handshakes the monitor saw (see

@@ -43,6 +43,19 @@ pub async fn connect(port: u16) -> Conn {
         .expect("connect through datagate")
 }
 
+/// One session that reads once and leaves (the monitor has run, the pool has a connection),
+/// then `settle` for datagate to give its connections back.
+pub fn one_session(port: u16, settle: std::time::Duration) {
+    rt().block_on(async {
+        let mut c = connect(port).await;
+        let _: Option<i64> = mysql_async::prelude::Queryable::query_first(&mut c, "SELECT 1")
+            .await
+            .unwrap();
+        c.disconnect().await.unwrap();
+    });
+    std::thread::sleep(settle);
+}
+
 /// The master's node number, as datagate's monitor sees it.
 pub fn master_node(g: &GaleraLab, dg: &Datagate) -> usize {
     let (_, body) = dg.get("/api/v1/servers").expect("GET /api/v1/servers");

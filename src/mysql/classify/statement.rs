@@ -267,6 +267,7 @@ impl<'a> Parser<'a> {
                 }
             }
             Some(b"FROM" | b"JOIN" | b"STRAIGHT_JOIN") => self.table_list(),
+            Some(b"SQL_CALC_FOUND_ROWS") => self.flags |= Flags::CALC_FOUND_ROWS,
             Some(b"NEXT") => {
                 if self.t.eat(b"VALUE") {
                     self.flags |= Flags::SIDE_EFFECT_FUNC;

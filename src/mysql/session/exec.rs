@@ -175,9 +175,8 @@ impl Session {
     /// After a statement's reply: what the connection must be kept for (its diagnostics until
     /// the next statement) and the id it generated.
     pub(super) fn note_reply(&mut self, o: &Outcome, target: Target, c: &Classification) {
-        let diagnostics = o.tracker.warnings > 0
-            || !o.ok()
-            || contains_ignore_case(c.sql, b"SQL_CALC_FOUND_ROWS");
+        let diagnostics =
+            o.tracker.warnings > 0 || !o.ok() || c.flags.contains(Flags::CALC_FOUND_ROWS);
         self.keep = diagnostics.then_some(target);
         if target == Target::Master
             && o.tracker.insert_id != 0
@@ -385,26 +384,9 @@ impl Session {
     }
 }
 
-/// Whether `hay` contains `needle` (upper case ASCII), in any case.
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    hay.len() >= needle.len()
-        && hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn found_rows_seen_in_any_case() {
-        assert!(contains_ignore_case(
-            b"select sql_calc_found_rows * from t",
-            b"SQL_CALC_FOUND_ROWS"
-        ));
-        assert!(!contains_ignore_case(b"select 1", b"SQL_CALC_FOUND_ROWS"));
-    }
 
     #[test]
     fn causal_reads_prefix() {

@@ -52,8 +52,7 @@ pub struct History {
     fp: u64,
 }
 
-/// The fingerprint of an empty history: a freshly logged-in connection's.
-pub const EMPTY_FP: u64 = 0;
+pub use super::super::pool::EMPTY_FP;
 
 impl History {
     /// An empty history keeping at most `max` commands (the oldest go first).

@@ -6,7 +6,7 @@ use super::super::backend::BackendError;
 use super::super::classify::Kill;
 use super::super::conn::{Conn, Receive, Sink, one_packet};
 use super::super::packets::{CapabilityFlags, OkPacket};
-use super::history::{EMPTY_FP, History};
+use super::history::History;
 use super::{End, Session};
 
 impl Session {
@@ -91,7 +91,7 @@ impl Session {
         }
         let b = self.shared.open_server(addr, None).await?;
         let b = self.prepare_conn(b, &History::new(1), None, false).await?;
-        let mut c = Conn::new(b, None, self.shared.liveness(), None, EMPTY_FP);
+        let mut c = Conn::new(b, None, self.shared.liveness());
         let r = run(&mut c, &frame, caps).await;
         tokio::spawn(c.quit());
         r

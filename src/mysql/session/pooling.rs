@@ -98,15 +98,11 @@ impl Session {
             _ => self.shared.pool.try_slot(&b.addr),
         };
         let db = self.login.database.clone();
-        let b = self
-            .prepare_conn(b, &self.history, db.clone(), strict)
-            .await?;
+        let b = self.prepare_conn(b, &self.history, db, strict).await?;
         if self.history.fingerprint() != EMPTY_FP {
             self.shared.replays.inc();
         }
-        let mut c = self.shared.conn(b, db, self.history.fingerprint());
-        c.slot = slot;
-        Ok(c)
+        Ok(self.shared.conn(b, slot))
     }
 
     /// Brings a shared connection to the session's state.
@@ -149,24 +145,39 @@ impl Session {
             .map_err(|_| BackendError::Timeout(addr))?
     }
 
+    /// The session's connection to `t`'s server, if it holds one.
+    fn conn_mut(&mut self, t: Target) -> &mut Option<Conn> {
+        match t {
+            Target::Master => &mut self.master,
+            Target::Reader => &mut self.reader,
+        }
+    }
+
+    /// Whether the session holds a connection to `t` that it could give back now.
+    fn releasable(&self, t: Target) -> bool {
+        let held = match t {
+            Target::Master => self.master.is_some(),
+            Target::Reader => self.reader.is_some(),
+        };
+        held && !self.pinned(t)
+    }
+
+    /// Whether the session holds connections it could give back (`multiplex`).
+    pub(super) fn parkable(&self) -> bool {
+        self.shared.cfg.multiplex
+            && (self.releasable(Target::Master) || self.releasable(Target::Reader))
+    }
+
     /// After a command: gives back the connections the session does not need to keep.
     pub(super) fn park(&mut self) {
         if !self.shared.cfg.multiplex {
             return;
         }
-        if self.master.is_some() && !self.pinned(Target::Master) {
-            self.release(Target::Master);
+        for t in [Target::Master, Target::Reader] {
+            if self.releasable(t) {
+                self.release(t);
+            }
         }
-        if self.reader.is_some() && !self.pinned(Target::Reader) {
-            self.release(Target::Reader);
-        }
-    }
-
-    /// Whether the session holds connections it could give back.
-    pub(super) fn parkable(&self) -> bool {
-        self.shared.cfg.multiplex
-            && ((self.master.is_some() && !self.pinned(Target::Master))
-                || (self.reader.is_some() && !self.pinned(Target::Reader)))
     }
 
     /// Whether the session needs this very connection for what comes next: state only it has
@@ -193,15 +204,13 @@ impl Session {
         }
     }
 
-    /// Gives a connection back to the pool (or closes it when it is not shared).
-    pub(super) fn release(&mut self, t: Target) {
-        let c = match t {
-            Target::Master => self.master.take(),
-            Target::Reader => self.reader.take(),
+    /// Gives a connection back to the pool (or closes it when it is not counted in one).
+    fn release(&mut self, t: Target) {
+        let Some(mut c) = self.conn_mut(t).take() else {
+            return;
         };
-        let Some(mut c) = c else { return };
         self.publish_backends();
-        if c.slot.is_none() || !self.shared.cfg.multiplex {
+        if c.slot.is_none() {
             tokio::spawn(c.quit());
             return;
         }
@@ -210,28 +219,16 @@ impl Session {
             self.insert_id.1 = None;
         }
         c.fp = self.history.fingerprint();
-        c.db = self.login.database.clone();
         let key = PoolKey::new(c.addr(), &self.login);
         self.shared.pool.put(key, c);
     }
 
     /// At the end of the session: connections without session-only state go back to the
-    /// pool, the others are closed.
+    /// pool (`multiplex`), the others are closed.
     pub(super) async fn close_conns(&mut self) {
+        self.park();
         for t in [Target::Master, Target::Reader] {
-            let held = match t {
-                Target::Master => self.master.is_some(),
-                Target::Reader => self.reader.is_some(),
-            };
-            if !held {
-                continue;
-            }
-            if self.shared.cfg.multiplex && !self.pinned(t) {
-                self.release(t);
-            } else if let Some(c) = match t {
-                Target::Master => self.master.take(),
-                Target::Reader => self.reader.take(),
-            } {
+            if let Some(c) = self.conn_mut(t).take() {
                 c.quit().await;
             }
         }

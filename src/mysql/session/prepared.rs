@@ -23,10 +23,29 @@ pub struct Statement {
     pub types: Option<Vec<u8>>,
     /// Where the last execute ran: cursor fetches and resets go there.
     pub last: Option<Target>,
-    /// COM_STMT_SEND_LONG_DATA went to the master: the next execute must run there.
-    pub long_data: bool,
-    /// The last execute opened a cursor (on `last`) that has rows left to fetch.
-    pub cursor: bool,
+    /// COM_STMT_SEND_LONG_DATA went to the master: the next execute must run there (set
+    /// through [`Statements::update`], which counts it).
+    long_data: bool,
+    /// The last execute opened a cursor (on `last`) that has rows left to fetch (idem).
+    cursor: bool,
+}
+
+impl Statement {
+    pub fn long_data(&self) -> bool {
+        self.long_data
+    }
+
+    /// Whether the statement holds something on one connection (long data, an open cursor).
+    fn holds(&self) -> bool {
+        self.long_data || self.cursor
+    }
+}
+
+/// What [`Statements::update`] may change of a statement.
+pub struct Update<'a> {
+    pub last: &'a mut Option<Target>,
+    pub long_data: &'a mut bool,
+    pub cursor: &'a mut bool,
 }
 
 /// The session's statements by client id.
@@ -35,6 +54,9 @@ pub struct Statements {
     map: HashMap<u32, Statement>,
     next: u32,
     last: Option<u32>,
+    /// Statements that [`Statement::holds`] something: checked after every command, so kept
+    /// counted rather than searched for.
+    holding: usize,
 }
 
 impl Statements {
@@ -80,7 +102,29 @@ impl Statements {
         if self.last == Some(id) {
             self.last = None;
         }
-        self.map.remove(&id)
+        let st = self.map.remove(&id)?;
+        if st.holds() {
+            self.holding -= 1;
+        }
+        Some(st)
+    }
+
+    /// Changes where statement `id` last ran, its long data and cursor flags.
+    pub fn update(&mut self, id: u32, f: impl FnOnce(Update<'_>)) {
+        let Some(st) = self.map.get_mut(&id) else {
+            return;
+        };
+        let before = st.holds();
+        f(Update {
+            last: &mut st.last,
+            long_data: &mut st.long_data,
+            cursor: &mut st.cursor,
+        });
+        match (before, st.holds()) {
+            (false, true) => self.holding += 1,
+            (true, false) => self.holding -= 1,
+            _ => {}
+        }
     }
 
     #[cfg(test)]
@@ -95,20 +139,23 @@ impl Statements {
 
     /// Whether long data was sent for a statement that has not been executed since.
     pub fn has_long_data(&self) -> bool {
-        self.map.values().any(|s| s.long_data)
+        self.holding > 0 && self.map.values().any(|s| s.long_data)
     }
 
     /// Whether a statement has an open cursor on `target`'s connection.
     pub fn cursor_on(&self, target: Target) -> bool {
-        self.map
-            .values()
-            .any(|s| s.cursor && s.last == Some(target))
+        self.holding > 0
+            && self
+                .map
+                .values()
+                .any(|s| s.cursor && s.last == Some(target))
     }
 
     /// Forgets every statement (COM_RESET_CONNECTION, COM_CHANGE_USER).
     pub fn clear(&mut self) {
         self.map.clear();
         self.last = None;
+        self.holding = 0;
     }
 }
 
@@ -183,6 +230,29 @@ pub fn bind_types(frame: &[u8], params: u16, types: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_data_and_cursors_are_counted() {
+        let mut s = Statements::default();
+        let a = s.add(b"\x16SELECT ?", 1);
+        let b = s.add(b"\x16SELECT 2", 0);
+        assert!(!s.has_long_data() && !s.cursor_on(Target::Reader));
+        s.update(a, |st| *st.long_data = true);
+        s.update(b, |st| {
+            *st.last = Some(Target::Reader);
+            *st.cursor = true;
+        });
+        assert!(s.has_long_data());
+        assert!(s.cursor_on(Target::Reader) && !s.cursor_on(Target::Master));
+        s.update(a, |st| *st.long_data = false);
+        assert!(!s.has_long_data());
+        s.remove(b);
+        assert!(!s.cursor_on(Target::Reader));
+        assert_eq!(s.holding, 0);
+        s.update(a, |st| *st.cursor = true);
+        s.clear();
+        assert_eq!(s.holding, 0);
+    }
 
     fn frame(payload: &[u8]) -> Vec<u8> {
         let mut f = (payload.len() as u32).to_le_bytes()[..3].to_vec();

@@ -11,7 +11,6 @@ use super::super::reply::cmd;
 use super::Session;
 use super::frame::Cmd;
 use super::frame::backend_frame;
-use super::history::EMPTY_FP;
 
 impl Session {
     /// Replays the open transaction on the current master; on success the session continues
@@ -25,7 +24,6 @@ impl Session {
         };
         let start = Instant::now();
         let header = self.shared.proxy_header(self.client.tcp(), self.peer);
-        let db_now = self.login.database.clone();
         let opened = match self.shared.open_master(header.as_deref()).await {
             Ok(b) => self.prepare_conn(b, &history, db, true).await,
             Err(e) => Err(e),
@@ -33,8 +31,7 @@ impl Session {
         let result = match opened {
             Ok(b) => {
                 let slot = self.shared.pool.try_slot(&b.addr);
-                let mut conn = self.shared.conn(b, db_now, EMPTY_FP);
-                conn.slot = slot;
+                let mut conn = self.shared.conn(b, slot);
                 match self.replay_on(&mut conn).await {
                     Ok(status) => Ok((conn, status)),
                     Err(why) => {

@@ -80,7 +80,7 @@ impl Session {
         let Some(st) = self.stmts.get(id) else {
             return Ok(());
         };
-        let (prepare, long_data) = (st.prepare.clone(), st.long_data);
+        let (prepare, long_data) = (st.prepare.clone(), st.long_data());
         let c = classify(prepare.get(1..).unwrap_or_default());
         let plan = match self.plan(&c) {
             _ if long_data => Plan::Master,
@@ -105,11 +105,11 @@ impl Session {
         if let Some((o, target)) = ran {
             self.state.after(&c, target, o.ok());
             self.note_reply(&o, target, &c);
-            if let Some(st) = self.stmts.get_mut(id) {
-                st.last = Some(target);
-                st.long_data = false;
-                st.cursor = open_cursor(o.status());
-            }
+            self.stmts.update(id, |st| {
+                *st.last = Some(target);
+                *st.long_data = false;
+                *st.cursor = open_cursor(o.status());
+            });
             self.observe(target, start);
         }
         Ok(())
@@ -171,9 +171,7 @@ impl Session {
                         Err(FrameError::Backend(_)) => self.master = None,
                     }
                 }
-                if let Some(st) = self.stmts.get_mut(id) {
-                    st.long_data = true;
-                }
+                self.stmts.update(id, |st| *st.long_data = true);
                 Ok(())
             }
             (cmd::STMT_CLOSE | cmd::STMT_SEND_LONG_DATA, None) => Ok(()),
@@ -199,15 +197,15 @@ impl Session {
                         .await?
                 };
                 if let Some((o, target)) = ran {
-                    if let Some(st) = self.stmts.get_mut(id) {
+                    self.stmts.update(id, |st| {
                         if command == cmd::STMT_RESET {
-                            st.long_data = false;
-                            st.cursor = false;
+                            *st.long_data = false;
+                            *st.cursor = false;
                         } else {
                             // The fetch that sends the last row closes the cursor.
-                            st.cursor = o.ok() && open_cursor(o.status());
+                            *st.cursor = o.ok() && open_cursor(o.status());
                         }
-                    }
+                    });
                     self.observe(target, start);
                 }
                 Ok(())
