@@ -4,7 +4,7 @@
 
 use std::hash::Hasher;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -24,6 +24,8 @@ pub use cache::BackendStatements;
 /// have closed it: `wait_timeout`, a restart).
 pub const IDLE_CHECK: Duration = Duration::from_secs(1);
 
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
 /// A session's connection to one server.
 pub struct Conn {
     pub b: Backend,
@@ -40,6 +42,8 @@ pub struct Conn {
     /// Fingerprint of the session history the connection holds (`History::fingerprint`), as
     /// of when it was last given back or brought to a session's state.
     pub fp: u64,
+    /// Unique among the process's connections (which one holds a session's LAST_INSERT_ID).
+    pub serial: u64,
 }
 
 /// Where a reply goes.
@@ -137,6 +141,7 @@ impl Conn {
             live,
             slot: None,
             fp: EMPTY_FP,
+            serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
         }
     }
 

@@ -143,9 +143,9 @@ struct Session {
     /// The connection that ran the last statement is kept until the next one (warnings or an
     /// error to read, `SQL_CALC_FOUND_ROWS`).
     keep: Option<Target>,
-    /// The last id the master generated for the session, and the connection that has it as
-    /// its `LAST_INSERT_ID()`.
-    insert_id: (u64, Option<pooling::ConnId>),
+    /// The last id the master generated for the session, and the connection (`Conn::serial`)
+    /// that has it as its `LAST_INSERT_ID()`.
+    insert_id: (u64, Option<u64>),
 }
 
 impl Session {
@@ -182,7 +182,7 @@ impl Session {
         let backends = conns
             .into_iter()
             .flatten()
-            .map(|c| (c.addr().to_string(), c.b.handshake.connection_id))
+            .map(|c| (c.addr().to_string(), c.thread_id()))
             .collect();
         self.me.handle.set_backends(backends);
     }

@@ -182,7 +182,7 @@ impl Session {
             && o.tracker.insert_id != 0
             && let Some(m) = &self.master
         {
-            self.insert_id = (o.tracker.insert_id, Some(super::pooling::conn_id(m)));
+            self.insert_id = (o.tracker.insert_id, Some(m.serial));
         }
     }
 

@@ -22,13 +22,6 @@ pub enum Dest<'a> {
     Server(&'a str),
 }
 
-/// A backend connection as `KILL QUERY` and `LAST_INSERT_ID` know it: server and thread id.
-pub type ConnId = (String, u32);
-
-pub fn conn_id(c: &Conn) -> ConnId {
-    (c.addr().to_string(), c.thread_id())
-}
-
 impl Session {
     /// A connection to `dest` in the session's state: a shared one, or a new one at most
     /// `max_backend_connections` per server (waiting for one to come back at the cap, up to
@@ -214,7 +207,7 @@ impl Session {
             tokio::spawn(c.quit());
             return;
         }
-        if self.insert_id.1.as_ref() == Some(&conn_id(&c)) {
+        if self.insert_id.1 == Some(c.serial) {
             // Other sessions may generate ids on it from now on.
             self.insert_id.1 = None;
         }
@@ -238,13 +231,13 @@ impl Session {
     /// that generated the session's last id (or none yet): gives it that id (`DO
     /// LAST_INSERT_ID(n)`), not the one another session left there.
     pub(super) async fn restore_insert_id(&mut self) {
-        let (id, owner) = self.insert_id.clone();
+        let (id, owner) = self.insert_id;
         let caps = self.login.capabilities;
         let Some(m) = self.master.as_mut() else {
             return;
         };
-        let here = conn_id(m);
-        if owner.as_ref() == Some(&here) {
+        let here = m.serial;
+        if owner == Some(here) {
             return;
         }
         let q = [
