@@ -4,7 +4,7 @@
 
 use super::super::backend::{Backend, BackendError};
 use super::super::router;
-use super::history::History;
+use super::history::{EMPTY_FP, History};
 use super::login::report_backend_error;
 use super::pooling::Dest;
 use super::{End, Need, Session, Target};
@@ -113,20 +113,36 @@ impl Session {
         let addr = b.addr.clone();
         let work = async {
             b.login(&login, limit).await?;
-            for stmt in history.payloads() {
-                if let Err(e) = b.simple_command(stmt, self.login.capabilities).await {
-                    tracing::warn!(listener = %self.shared.ctx.name, server = %b.addr, error = %e, "session history replay failed");
-                    if strict {
-                        return Err(e);
-                    }
-                }
-            }
+            self.give_history(&mut b, history, strict).await?;
             Ok(b)
         };
         // A server that stops answering half-way (frozen) must not hold the session.
         tokio::time::timeout(limit, work)
             .await
             .map_err(|_| BackendError::Timeout(addr))?
+    }
+
+    /// Replays `history` on `b` (counted in `mysql_session_replays_total` when there is one).
+    /// A command the server refuses is logged and skipped, unless `strict` (a reader must
+    /// agree with the master); a connection that fails ends it.
+    pub(super) async fn give_history(
+        &self,
+        b: &mut Backend,
+        history: &History,
+        strict: bool,
+    ) -> Result<(), BackendError> {
+        if history.fingerprint() != EMPTY_FP {
+            self.shared.replays.inc();
+        }
+        for stmt in history.payloads() {
+            if let Err(e) = b.simple_command(stmt, self.login.capabilities).await {
+                tracing::warn!(listener = %self.shared.ctx.name, server = %b.addr, error = %e, "session history replay failed");
+                if strict || !matches!(e, BackendError::Server(_)) {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A master connection with the session's account, database and history.

@@ -92,9 +92,6 @@ impl Session {
         };
         let db = self.login.database.clone();
         let b = self.prepare_conn(b, &self.history, db, strict).await?;
-        if self.history.fingerprint() != EMPTY_FP {
-            self.shared.replays.inc();
-        }
         Ok(self.shared.conn(b, slot))
     }
 
@@ -109,28 +106,17 @@ impl Session {
         let addr = c.addr().to_string();
         let work = async {
             if c.fp != EMPTY_FP {
-                c.fp = u64::MAX;
+                // On any failure below the connection is dropped, whatever state it is in.
                 c.b.simple_command(&[cmd::RESET_CONNECTION], caps).await?;
                 // The server forgot its prepared statements with the rest.
                 c.stmts.clear();
-                c.fp = EMPTY_FP;
                 if let Some(db) = &self.login.database {
                     let init = [&[cmd::INIT_DB][..], db.as_bytes()].concat();
                     c.b.simple_command(&init, caps).await?;
                 }
             }
-            for stmt in self.history.payloads() {
-                if let Err(e) = c.b.simple_command(stmt, caps).await {
-                    tracing::warn!(listener = %self.shared.ctx.name, server = %addr, error = %e, "session history replay failed");
-                    if strict || !matches!(e, BackendError::Server(_)) {
-                        return Err(e);
-                    }
-                }
-            }
+            self.give_history(&mut c.b, &self.history, strict).await?;
             c.fp = fp;
-            if fp != EMPTY_FP {
-                self.shared.replays.inc();
-            }
             Ok(())
         };
         tokio::time::timeout(limit, work)
