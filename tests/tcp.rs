@@ -127,7 +127,9 @@ fn roundrobin_backup_and_health() {
             .get("/api/v1/servers")
             .is_ok_and(|(_, s)| both_down(&s))),
         "{}",
-        dg.get("/api/v1/servers").map(|(_, s)| s).unwrap_or_default()
+        dg.get("/api/v1/servers")
+            .map(|(_, s)| s)
+            .unwrap_or_default()
     );
 }
 

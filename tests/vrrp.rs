@@ -566,6 +566,9 @@ fn failing_tracked_group_lowers_priority() {
     sampler.assert_single_holder(&lab);
 }
 
+/// Admin port of datagate in a namespace (each namespace has its own loopback).
+const ADMIN: u16 = 9911;
+
 #[test]
 fn failing_track_script_lowers_priority() {
     let _g = serial();
@@ -581,32 +584,50 @@ fn failing_track_script_lowers_priority() {
         &format!(
             "priority = 150\n{FAST}\nname = \"VI_test\"\nnotify = \"echo >> {n}\"\n\
              [[vrrp.track_script]]\nname = \"chk_flag\"\nscript = \"test -e {f}\"\n\
-             interval = \"100ms\"\nweight = -100",
+             interval = \"100ms\"\nweight = -100\n\
+             [[vrrp.track_script]]\nname = \"chk_true\"\nscript = \"true\"\n\
+             interval = \"100ms\"\nweight = 20\nreverse = true\n\
+             [admin]\nlisten = \"127.0.0.1:{ADMIN}\"",
             n = notes.display(),
             f = flag.display()
         ),
     );
     thread::sleep(ms(1500));
+    // The API names each script's health; `reverse` turns chk_true's +20 into -20.
+    let api = lab
+        .admin_get("1", ADMIN, "/api/v1/vrrp")
+        .unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&api).expect("vrrp status");
+    let health = |i: usize| v["track_scripts"][i]["health"].as_str().map(String::from);
+    assert_eq!(
+        (health(0).as_deref(), health(1).as_deref()),
+        (Some("failing"), Some("ok")),
+        "{api}"
+    );
+    assert_eq!(v["effective_priority"], 30, "{api}");
     assert_eq!(
         lab.holders(),
         ["2"],
         "a failing track script must lower the priority\n{}",
         lab.logs()
     );
-    assert!(
-        lab.log_of(dg1).contains("priority 150 -> 50"),
-        "{}",
-        lab.logs()
-    );
-    // The script succeeds: 150 again, host 1 preempts; it fails again: host 2 preempts back.
+    assert!(lab.log_of(dg1).contains("-> 30"), "{}", lab.logs());
+    // The script succeeds: 130, host 1 preempts; it fails again: host 2 preempts back.
     std::fs::write(&flag, "").unwrap();
     lab.wait_holder("1", ms(2000));
+    let api = lab
+        .admin_get("1", ADMIN, "/api/v1/vrrp")
+        .unwrap_or_default();
+    assert!(
+        api.contains("\"health\": \"ok\"") && !api.contains("failing"),
+        "{api}"
+    );
     std::fs::remove_file(&flag).unwrap();
     lab.wait_holder("2", ms(2000));
     sampler.assert_single_holder(&lab);
     let notes = std::fs::read_to_string(&notes).unwrap_or_default();
     assert!(
-        notes.contains("INSTANCE VI_test MASTER 150\nINSTANCE VI_test BACKUP 50\n"),
+        notes.contains("INSTANCE VI_test MASTER 130\nINSTANCE VI_test BACKUP 30\n"),
         "notify arguments: {notes:?}"
     );
 }
@@ -643,4 +664,52 @@ fn track_script_of_weight_0_faults() {
     );
     std::fs::write(&flag, "").unwrap();
     lab.wait_holder("1", ms(3000));
+}
+
+/// A keepalived.conf translated by `datagate import keepalived` runs against the keepalived it
+/// replaces: same VRID, version and VIP, and its track script still moves the priority.
+#[test]
+fn imported_keepalived_config_interoperates_with_keepalived() {
+    let _g = serial();
+    let mut lab = Lab::up("dgvn");
+    let sampler = Sampler::start(&lab);
+    let flag = lab.dir().join("healthy");
+    let conf = lab.dir().join("keepalived-1.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global_defs {{\n  router_id dn1\n  vrrp_version 3\n}}\n\
+             vrrp_script chk_flag {{\n  script \"test -e {f}\"\n  interval 1\n  weight -60\n}}\n\
+             vrrp_instance VI_1 {{\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n\
+             priority 150\n  advert_int 0.1\n  virtual_ipaddress {{\n    {vip} dev eth0\n  }}\n\
+             track_script {{\n    chk_flag\n  }}\n}}\n",
+            f = flag.display(),
+            vip = lab.vip_cidr
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_datagate"))
+        .args(["import", "keepalived"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let toml = String::from_utf8(out.stdout).unwrap();
+    lab.keepalived("2", 3, &format!("  priority 100\n{KA_FAST}"));
+    lab.wait_holder("2", ms(3000));
+    // 150 - 60 while the script fails: keepalived's 100 keeps the VIP.
+    let dg = lab.datagate_config("1", &toml);
+    thread::sleep(ms(2500));
+    assert_eq!(lab.holders(), ["2"], "{toml}\n{}", lab.logs());
+    assert!(lab.log_of(dg).contains("-> 90"), "{}", lab.logs());
+    // The script succeeds: 150, datagate preempts; keepalived takes over on SIGTERM.
+    std::fs::write(&flag, "").unwrap();
+    lab.wait_holder("1", ms(3000));
+    lab.term(dg);
+    lab.wait_holder("2", ms(2000));
+    sampler.assert_single_holder(&lab);
 }

@@ -342,7 +342,8 @@ pub struct Vrrp {
 /// One `[[vrrp.track_script]]`: `script` runs with `sh -c` every `interval`; exit status 0 within
 /// `timeout` is a success. After `rise` successes (`fall` failures) in a row the script is OK
 /// (failing); its first result counts at once. `weight > 0` adds to the priority while OK,
-/// `weight < 0` subtracts while failing, `weight = 0` puts the instance in fault while failing.
+/// `weight < 0` subtracts while failing, `weight = 0` puts the instance in fault while failing;
+/// `reverse` negates the adjustment.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TrackScript {
@@ -354,6 +355,9 @@ pub struct TrackScript {
     pub timeout: Option<Dur>,
     #[serde(default)]
     pub weight: i32,
+    /// keepalived's `weight W reverse`: the adjustment goes the other way.
+    #[serde(default)]
+    pub reverse: bool,
     #[serde(default = "one")]
     pub rise: u32,
     #[serde(default = "one")]

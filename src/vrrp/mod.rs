@@ -36,6 +36,18 @@ pub struct VrrpStatus {
     pub version: u8,
     /// State transitions since start.
     pub transitions: u64,
+    /// Each `[[vrrp.track_script]]`, in config order.
+    pub track_scripts: Vec<TrackScriptStatus>,
+}
+
+/// One track script as the admin API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TrackScriptStatus {
+    pub name: String,
+    pub weight: i32,
+    pub reverse: bool,
+    /// `init` (no result yet), `ok` or `failing`.
+    pub health: track::Health,
 }
 
 /// Why VRRP could not run.

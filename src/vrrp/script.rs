@@ -197,6 +197,7 @@ mod tests {
             interval: crate::config::Dur::millis(20),
             timeout: None,
             weight: -10,
+            reverse: false,
             rise: 1,
             fall: 1,
         };

@@ -18,8 +18,8 @@ use super::io::{GROUP_V4, GROUP_V6, Received, VrrpSocket, link_info};
 use super::netlink::VipSet;
 use super::packet::{Advert, Version};
 use super::script;
-use super::track::{Health, Tracked, tracked};
-use super::{VrrpError, VrrpStatus, effective_priority};
+use super::track::{Health, Tracked, Weight, tracked};
+use super::{TrackScriptStatus, VrrpError, VrrpStatus, effective_priority};
 use crate::admin::metrics::metrics;
 use crate::config::Vrrp;
 
@@ -51,7 +51,7 @@ struct Instance {
     /// Sum of the weights of the failing `track` groups.
     group_penalty: i32,
     /// Each track script's weight and health, in config order.
-    scripts: Vec<(i32, Health)>,
+    scripts: Vec<(Weight, Health)>,
     /// The interface is down, or a weight-0 track script fails.
     faulted: bool,
     link_up: bool,
@@ -142,9 +142,11 @@ pub(super) async fn run(
                     continue;
                 }
                 let health = scripts.borrow_and_update().clone();
-                for (s, h) in inst.scripts.iter_mut().zip(health) {
+                for ((s, h), shown) in inst.scripts.iter_mut().zip(health).zip(&mut inst.st.track_scripts) {
                     s.1 = h;
+                    shown.health = h;
                 }
+                inst.publish();
                 inst.retrack(&mut fsm).await;
             }
             _ = poll.tick() => {
@@ -231,7 +233,22 @@ impl Instance {
         let scripts = cfg
             .track_script
             .iter()
-            .map(|t| (t.get_ref().weight, Health::Init))
+            .map(|t| {
+                (
+                    Weight::new(t.get_ref().weight, t.get_ref().reverse),
+                    Health::Init,
+                )
+            })
+            .collect();
+        let track_scripts = cfg
+            .track_script
+            .iter()
+            .map(|t| TrackScriptStatus {
+                name: t.get_ref().name.clone(),
+                weight: t.get_ref().weight,
+                reverse: t.get_ref().reverse,
+                health: Health::Init,
+            })
             .collect();
         let params = Params {
             version,
@@ -252,6 +269,7 @@ impl Instance {
             vrid,
             version: *cfg.version.get_ref(),
             transitions: 0,
+            track_scripts,
         };
         status.store(Arc::new(st.clone()));
         metrics().vrrp_priority.set(i64::from(eff));

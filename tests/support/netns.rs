@@ -222,19 +222,21 @@ impl Lab {
 
     /// Starts datagate's VRRP in host `h` with the given `[vrrp]` body (interface/vips added).
     pub fn datagate(&mut self, h: &str, vrrp_toml: &str) -> usize {
+        let config = format!(
+            "[vrrp]\ninterface = \"eth0\"\nvips = [\"{}\"]\n{vrrp_toml}\n",
+            self.vip_cidr
+        );
+        self.datagate_config(h, &config)
+    }
+
+    /// Starts datagate in host `h` with a whole config file.
+    pub fn datagate_config(&mut self, h: &str, config: &str) -> usize {
         let name = format!("datagate-{h}");
         let conf = self
             .dir
             .path()
             .join(format!("{name}-{}.toml", self.procs.len()));
-        fs::write(
-            &conf,
-            format!(
-                "[vrrp]\ninterface = \"eth0\"\nvips = [\"{}\"]\n{vrrp_toml}\n",
-                self.vip_cidr
-            ),
-        )
-        .expect("write config");
+        fs::write(&conf, config).expect("write config");
         let (bin, args) = datagate_command(&conf);
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.ns(h)]).arg(bin).args(args);
@@ -378,6 +380,26 @@ impl Lab {
             }
         }
         s
+    }
+
+    /// GET `path` from an admin API listening on `127.0.0.1:port` inside host `h` (curl).
+    pub fn admin_get(&self, h: &str, port: u16, path: &str) -> Option<String> {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns(h),
+                "curl",
+                "-fsS",
+                "--max-time",
+                "2",
+            ])
+            .arg(format!("http://127.0.0.1:{port}{path}"))
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     pub fn log_of(&self, i: usize) -> String {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::script::{self, Script};
+use super::script::{self, Script, TrackEntry};
 use super::{Node, command, int, secs, syntax};
 use crate::import::emit::{Toml, quote};
 use crate::import::{ImportError, Warnings, duration_str};
@@ -26,8 +26,8 @@ struct Instance {
     vips: Vec<(IpNet, usize, Option<String>)>,
     src: Option<String>,
     peers: Vec<String>,
-    /// `track_script` entries: name, weight override, line.
-    tracked: Vec<(String, Option<i32>, usize)>,
+    /// `track_script` entries: name, weight (and `reverse`) override, line.
+    tracked: Vec<TrackEntry>,
     interface_scripts: Vec<Script>,
     notify: Vec<(&'static str, String)>,
     accept: Option<bool>,
@@ -139,6 +139,9 @@ pub(super) fn translate(
             out.str("timeout", &duration_str(d));
         }
         out.raw("weight", s.weight);
+        if s.reverse {
+            out.raw("reverse", true);
+        }
         if s.rise != 1 {
             out.raw("rise", s.rise);
         }
@@ -362,14 +365,18 @@ fn peers(d: &Node, v: &mut Instance, w: &mut Warnings) -> Result<(), ImportError
     Ok(())
 }
 
-/// `track_script { NAME [weight N] }`.
+/// `track_script { NAME [weight N [reverse]] }`.
 fn track_scripts(d: &Node, v: &mut Instance) -> Result<(), ImportError> {
     for e in d.children() {
         let weight = match e.word(1) {
-            "weight" => Some(int(e, 2, -254, 254)? as i32),
+            "weight" => Some((int(e, 2, -254, 254)? as i32, script::reverse(e, 3)?)),
             _ => None,
         };
-        v.tracked.push((e.word(0).to_string(), weight, e.line));
+        v.tracked.push(TrackEntry {
+            name: e.word(0).to_string(),
+            weight,
+            line: e.line,
+        });
     }
     Ok(())
 }

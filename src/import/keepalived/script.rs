@@ -17,8 +17,18 @@ pub(super) struct Script {
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
     pub weight: i32,
+    pub reverse: bool,
     pub rise: u32,
     pub fall: u32,
+}
+
+/// One `track_script { NAME [weight W [reverse]] }` entry of an instance.
+#[derive(Debug)]
+pub(super) struct TrackEntry {
+    pub name: String,
+    /// The instance's weight and `reverse`, overriding the script's.
+    pub weight: Option<(i32, bool)>,
+    pub line: usize,
 }
 
 /// `track_interface { IF [weight N] }`: a script that reads the interface's carrier.
@@ -48,6 +58,7 @@ pub(super) fn track_interfaces(
             interval: None,
             timeout: None,
             weight,
+            reverse: false,
             rise: 1,
             fall: 1,
         });
@@ -58,7 +69,7 @@ pub(super) fn track_interfaces(
 /// The `vrrp_script`s named by `track_script`, with their weight overrides; the others are
 /// reported.
 pub(super) fn tracked_scripts(
-    tracked: &[(String, Option<i32>, usize)],
+    tracked: &[TrackEntry],
     scripts: &[&Node],
     out: &mut Toml,
     w: &mut Warnings,
@@ -66,7 +77,7 @@ pub(super) fn tracked_scripts(
     let by_name: HashMap<&str, &Node> = scripts.iter().map(|s| (s.word(1), *s)).collect();
     let mut done = Vec::new();
     let mut seen = HashSet::new();
-    for (name, weight, line) in tracked {
+    for TrackEntry { name, weight, line } in tracked {
         let Some(node) = by_name.get(name.as_str()) else {
             w.add(
                 *line,
@@ -83,13 +94,13 @@ pub(super) fn tracked_scripts(
         }
         let mut s = script(node, w)?;
         s.name = out.unique_name(name);
-        if let Some(wt) = weight {
-            s.weight = *wt;
+        if let Some((wt, reverse)) = weight {
+            (s.weight, s.reverse) = (*wt, *reverse);
         }
         done.push(s);
     }
     for s in scripts {
-        if !tracked.iter().any(|(n, _, _)| n == s.word(1)) {
+        if !tracked.iter().any(|t| t.name == s.word(1)) {
             w.add(
                 s.line,
                 format!(
@@ -117,9 +128,7 @@ fn script(n: &Node, w: &mut Warnings) -> Result<Script, ImportError> {
             "timeout" => s.timeout = Some(positive(d)?),
             "weight" => {
                 s.weight = int(d, 1, -254, 254)? as i32;
-                if d.word(2) == "reverse" {
-                    w.add(d.line, format!("vrrp_script {}: `reverse` is not supported; the weight applies as without it", n.word(1)));
-                }
+                s.reverse = reverse(d, 2)?;
             }
             "rise" => s.rise = int(d, 1, 1, 1_000_000)? as u32,
             "fall" => s.fall = int(d, 1, 1, 1_000_000)? as u32,
@@ -135,6 +144,18 @@ fn script(n: &Node, w: &mut Warnings) -> Result<Script, ImportError> {
         ));
     }
     Ok(s)
+}
+
+/// The optional `reverse` after a weight (word `at`).
+pub(super) fn reverse(d: &Node, at: usize) -> Result<bool, ImportError> {
+    match d.word(at) {
+        "" => Ok(false),
+        "reverse" => Ok(true),
+        other => Err(syntax(
+            d.line,
+            format!("`{other}` after the weight: only `reverse` may follow it"),
+        )),
+    }
 }
 
 fn positive(d: &Node) -> Result<Duration, ImportError> {

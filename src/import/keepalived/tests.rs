@@ -232,9 +232,19 @@ vrrp_instance VI_1 { interface eth0
 ";
     let out = keepalived(src).unwrap();
     let v = load(&out).vrrp.unwrap().into_inner();
-    assert_eq!(v.track_script[0].get_ref().weight, -40);
-    assert_warned(&out, 2, "reverse");
+    let t = v.track_script[0].get_ref();
+    assert_eq!(
+        (t.weight, t.reverse),
+        (-40, false),
+        "the override wins, reverse included"
+    );
     assert_warned(&out, 3, "own user");
+    let out = keepalived(&src.replace("chk weight -40", "chk")).unwrap();
+    let t = load(&out).vrrp.unwrap().into_inner().track_script[0].clone();
+    assert_eq!((t.get_ref().weight, t.get_ref().reverse), (10, true));
+    let out = keepalived(&src.replace("chk weight -40", "chk weight 5 reverse")).unwrap();
+    let t = load(&out).vrrp.unwrap().into_inner().track_script[0].clone();
+    assert_eq!((t.get_ref().weight, t.get_ref().reverse), (5, true));
 }
 
 #[test]
@@ -333,6 +343,14 @@ fn rejected_inputs_are_located() {
             ),
             3,
             "within -254..254",
+        ),
+        (
+            &format!(
+                "vrrp_script c {{\n  script true\n  weight 10 backwards\n}}\n{}",
+                MIN.replace("interface eth0", "interface eth0\n  track_script { c }")
+            ),
+            3,
+            "only `reverse` may follow",
         ),
         (
             &MIN.replace(
