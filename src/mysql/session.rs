@@ -32,6 +32,8 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
+use crate::net::deadline::Deadline;
+
 use super::backend::{BackendError, Login};
 use super::conn::Conn;
 use super::frontend::{ClientConn, FrontendError, authenticate, frame_head, parse_change_user};
@@ -191,6 +193,9 @@ impl Session {
     async fn commands(&mut self) -> Result<(), Option<&'static str>> {
         let idle = self.shared.cfg.client_timeout.0;
         let linger = self.shared.cfg.multiplex_linger.0;
+        // Both run once per command: deadlines re-armed only when they fire.
+        let mut linger_deadline = Deadline::new(linger);
+        let mut idle_deadline = Deadline::new(idle);
         loop {
             let mut early = None;
             if self.parkable() {
@@ -198,7 +203,7 @@ impl Session {
                     self.park();
                 } else {
                     // A client that sends its next command soon keeps its connections.
-                    match tokio::time::timeout(linger, self.client.read_frame()).await {
+                    match linger_deadline.within(self.client.read_frame()).await {
                         Ok(r) => early = Some(r),
                         Err(_) => self.park(),
                     }
@@ -213,7 +218,7 @@ impl Session {
             let got = if idle.is_zero() {
                 read.await
             } else {
-                match tokio::time::timeout(idle, read).await {
+                match idle_deadline.within(read).await {
                     Ok(r) => r,
                     Err(_) => {
                         tracing::info!(listener = %self.shared.ctx.name, peer = %self.peer, "client idle past client_timeout; closing");

@@ -13,6 +13,7 @@ use socket2::SockRef;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
+use super::deadline::Deadline;
 use crate::admin::metrics::metrics;
 
 /// Per-direction buffer size.
@@ -93,10 +94,12 @@ async fn pump(
     idle: Option<std::time::Duration>,
 ) -> io::Result<u64> {
     let mut total = 0u64;
+    let mut deadline = idle.map(Deadline::new);
     loop {
-        let n = match idle {
+        let n = match &mut deadline {
             None => read_drained(src, buf).await?,
-            Some(t) => tokio::time::timeout(t, read_drained(src, buf))
+            Some(d) => d
+                .within(read_drained(src, buf))
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "idle timeout"))??,
         };
