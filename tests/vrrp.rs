@@ -26,6 +26,8 @@ const KA_FAST: &str = "  advert_int 0.1";
 const MASTER_DOWN_100: Duration = Duration::from_millis(360 + 200);
 /// Skew time of priority 100 (60 ms) plus slack.
 const SKEW_100: Duration = Duration::from_millis(60 + 190);
+/// Admin port of datagate in a namespace (each namespace has its own loopback).
+const ADMIN: u16 = 9911;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -565,9 +567,6 @@ fn failing_tracked_group_lowers_priority() {
     );
     sampler.assert_single_holder(&lab);
 }
-
-/// Admin port of datagate in a namespace (each namespace has its own loopback).
-const ADMIN: u16 = 9911;
 
 #[test]
 fn failing_track_script_lowers_priority() {

@@ -41,9 +41,9 @@ impl Deadline {
         let sleep = self
             .sleep
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        // A timer already fired is moved; one set earlier than the deadline is left to fire
-        // and is moved then.
-        if sleep.is_elapsed() || sleep.deadline() > deadline {
+        // A timer that fired is moved; one still set for an earlier deadline (deadlines only
+        // grow) is left to fire and is moved then.
+        if sleep.is_elapsed() {
             sleep.as_mut().reset(deadline);
         }
         let mut fut = std::pin::pin!(fut);

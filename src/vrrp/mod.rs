@@ -44,8 +44,9 @@ pub struct VrrpStatus {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct TrackScriptStatus {
     pub name: String,
-    pub weight: i32,
-    pub reverse: bool,
+    /// `weight` and `reverse`.
+    #[serde(flatten)]
+    pub weight: track::Weight,
     /// `init` (no result yet), `ok` or `failing`.
     pub health: track::Health,
 }

@@ -50,8 +50,6 @@ struct Instance {
     refresh_due: Option<Instant>,
     /// Sum of the weights of the failing `track` groups.
     group_penalty: i32,
-    /// Each track script's weight and health, in config order.
-    scripts: Vec<(Weight, Health)>,
     /// The interface is down, or a weight-0 track script fails.
     faulted: bool,
     link_up: bool,
@@ -142,8 +140,7 @@ pub(super) async fn run(
                     continue;
                 }
                 let health = scripts.borrow_and_update().clone();
-                for ((s, h), shown) in inst.scripts.iter_mut().zip(health).zip(&mut inst.st.track_scripts) {
-                    s.1 = h;
+                for (shown, h) in inst.st.track_scripts.iter_mut().zip(health) {
                     shown.health = h;
                 }
                 inst.publish();
@@ -230,23 +227,12 @@ impl Instance {
         };
         let interval = cfg.advert_interval.get_ref().0;
         let eff = effective_priority(base_priority, penalty);
-        let scripts = cfg
-            .track_script
-            .iter()
-            .map(|t| {
-                (
-                    Weight::new(t.get_ref().weight, t.get_ref().reverse),
-                    Health::Init,
-                )
-            })
-            .collect();
         let track_scripts = cfg
             .track_script
             .iter()
             .map(|t| TrackScriptStatus {
                 name: t.get_ref().name.clone(),
-                weight: t.get_ref().weight,
-                reverse: t.get_ref().reverse,
+                weight: Weight::new(t.get_ref().weight, t.get_ref().reverse),
                 health: Health::Init,
             })
             .collect();
@@ -301,7 +287,6 @@ impl Instance {
             garp_due: None,
             refresh_due: None,
             group_penalty: penalty,
-            scripts,
             faulted: false,
             link_up: true,
         };
@@ -311,8 +296,8 @@ impl Instance {
     /// Applies what tracking says now: the advertised priority, and fault when the interface is
     /// down or a weight-0 script fails.
     async fn retrack(&mut self, fsm: &mut Fsm) {
-        let Tracked { priority, fault } =
-            tracked(self.base_priority, self.group_penalty, &self.scripts);
+        let scripts = self.st.track_scripts.iter().map(|t| (t.weight, t.health));
+        let Tracked { priority, fault } = tracked(self.base_priority, self.group_penalty, scripts);
         if priority != self.st.effective_priority {
             info!(
                 "vrrp: effective priority {} -> {priority}",

@@ -68,7 +68,7 @@ pub struct Tracked {
 }
 
 /// How one track script moves the priority: keepalived's `weight W [reverse]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Weight {
     pub weight: i32,
     /// keepalived's `reverse`: the adjustment goes the other way (`weight 10 reverse`
@@ -86,10 +86,14 @@ impl Weight {
 /// while failing, `weight = 0` faults the instance while failing; `reverse` negates what is
 /// added. `group_penalty` is the sum of the weights of the failing `track` groups. The result
 /// stays within 1..=254; the address owner (255) keeps its priority.
-pub fn tracked(base: u8, group_penalty: i32, scripts: &[(Weight, Health)]) -> Tracked {
+pub fn tracked(
+    base: u8,
+    group_penalty: i32,
+    scripts: impl IntoIterator<Item = (Weight, Health)>,
+) -> Tracked {
     let mut delta = group_penalty;
     let mut fault = false;
-    for &(Weight { weight, reverse }, health) in scripts {
+    for (Weight { weight, reverse }, health) in scripts {
         let sign = if reverse { -1 } else { 1 };
         match (health, weight.signum()) {
             (Health::Ok, 1) | (Health::Failing, -1) => delta += sign * weight,
@@ -117,7 +121,7 @@ mod tests {
     #[test]
     fn reverse_turns_the_adjustment_around() {
         use Health::*;
-        let p = |weight, h| tracked(100, 0, &[(Weight::new(weight, true), h)]).priority;
+        let p = |weight, h| tracked(100, 0, [(Weight::new(weight, true), h)]).priority;
         // weight 10 reverse: subtracted while OK, nothing while failing.
         assert_eq!(p(10, Ok), 90);
         assert_eq!(p(10, Failing), 100);
@@ -126,7 +130,7 @@ mod tests {
         assert_eq!(p(-10, Ok), 100);
         assert_eq!(p(10, Init), 100);
         // weight 0 reverse still faults while failing.
-        assert!(tracked(100, 0, &[(Weight::new(0, true), Failing)]).fault);
+        assert!(tracked(100, 0, [(Weight::new(0, true), Failing)]).fault);
     }
 
     #[test]
@@ -153,7 +157,7 @@ mod tests {
     #[test]
     fn weights_move_the_priority_as_keepalived() {
         use Health::*;
-        let p = |scripts: &[(i32, Health)]| tracked(100, 0, &w(scripts));
+        let p = |scripts: &[(i32, Health)]| tracked(100, 0, w(scripts));
         assert_eq!(
             p(&[]),
             Tracked {
@@ -181,14 +185,14 @@ mod tests {
         assert!(!p(&[(0, Init)]).fault);
         // Together with the failing groups' weights, kept within 1..=254.
         assert_eq!(
-            tracked(100, -50, &w(&[(20, Ok), (-30, Failing)])).priority,
+            tracked(100, -50, w(&[(20, Ok), (-30, Failing)])).priority,
             40
         );
-        assert_eq!(tracked(250, 0, &w(&[(20, Ok)])).priority, 254);
-        assert_eq!(tracked(10, -50, &w(&[(-30, Failing)])).priority, 1);
+        assert_eq!(tracked(250, 0, w(&[(20, Ok)])).priority, 254);
+        assert_eq!(tracked(10, -50, w(&[(-30, Failing)])).priority, 1);
         // The address owner is never moved, but still faults.
         assert_eq!(
-            tracked(255, -50, &w(&[(-30, Failing), (0, Failing)])),
+            tracked(255, -50, w(&[(-30, Failing), (0, Failing)])),
             Tracked {
                 priority: 255,
                 fault: true
