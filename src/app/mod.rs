@@ -52,6 +52,8 @@ struct App {
 pub async fn run(path: PathBuf) -> Result<(), StartError> {
     let cfg = config::load(&path)?;
     refuse_unsupported(&cfg)?;
+    let engine =
+        crate::net::uring::install(cfg.global.relay_engine).map_err(StartError::Unsupported)?;
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let shared = Arc::new(Shared {
         snapshot: ArcSwap::from_pointee(Snapshot::default()),
@@ -84,7 +86,7 @@ pub async fn run(path: PathBuf) -> Result<(), StartError> {
         app.publish();
     }
     tokio::spawn(crate::admin::http::serve(admin_socket, shared.clone()));
-    tracing::info!(admin = %admin_addr, "datagate ready");
+    tracing::info!(admin = %admin_addr, relay_engine = engine, "datagate ready");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     let mut hup = signal(SignalKind::hangup()).map_err(StartError::Admin)?;

@@ -45,6 +45,22 @@ pub struct Global {
     pub backend_tcp_timeout: Dur,
     /// systemd watchdog ping period is derived from `WATCHDOG_USEC`; this is only a floor.
     pub watchdog_floor: Dur,
+    /// What moves the bytes of `[[tcp]]` and `[[redis]]` sessions (read at start only).
+    pub relay_engine: RelayEngine,
+}
+
+/// `[global] relay_engine`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayEngine {
+    /// `io_uring` when the kernel allows it, else `epoll` (logged at start).
+    #[default]
+    Auto,
+    /// One ring thread that owns every L4 session after connect; failing to set it up is a
+    /// start error.
+    IoUring,
+    /// The async runtime's readiness loop.
+    Epoll,
 }
 
 impl Default for Global {
@@ -54,6 +70,7 @@ impl Default for Global {
             workers: 1,
             backend_tcp_timeout: Dur::secs(10),
             watchdog_floor: Dur::millis(500),
+            relay_engine: RelayEngine::Auto,
         }
     }
 }

@@ -6,3 +6,4 @@ pub mod proxy_protocol;
 pub mod relay;
 pub mod sockopt;
 pub mod tcp;
+pub mod uring;

@@ -65,8 +65,22 @@ impl Idle {
 }
 
 /// Copies both ways until both sides have closed their write half, or either fails or stays
-/// silent longer than `idle` allows (an error of kind `TimedOut`).
+/// silent longer than `idle` allows (an error of kind `TimedOut`); on the `io_uring` engine
+/// when it is installed. Both sockets are closed when it returns or is dropped.
 pub async fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    counters: &ByteCounters,
+    idle: Idle,
+) -> io::Result<Relayed> {
+    match super::uring::engine() {
+        Some(e) => e.relay(client, server, counters, idle).await,
+        None => relay_epoll(&client, &server, counters, idle).await,
+    }
+}
+
+/// The relay on the runtime's readiness loop.
+pub async fn relay_epoll(
     client: &TcpStream,
     server: &TcpStream,
     counters: &ByteCounters,
@@ -173,7 +187,7 @@ mod tests {
         let (proxy_server_side, mut server) = pair().await;
         let counters = ByteCounters::new("relay_test");
         let task = tokio::spawn(async move {
-            relay(
+            relay_epoll(
                 &proxy_client_side,
                 &proxy_server_side,
                 &counters,
@@ -202,7 +216,7 @@ mod tests {
         let (mut client, pc) = pair().await;
         let (ps, mut server) = pair().await;
         let counters = ByteCounters::new("relay_test_rt");
-        tokio::spawn(async move { relay(&pc, &ps, &counters, Idle::default()).await });
+        tokio::spawn(async move { relay_epoll(&pc, &ps, &counters, Idle::default()).await });
         let mut buf = [0u8; 4];
         for i in 0..200u32 {
             client.write_all(&i.to_be_bytes()).await.unwrap();

@@ -68,7 +68,7 @@ async fn session(
         return;
     }
     tokio::select! {
-        r = relay::relay(&client, &backend, &counters, relay::Idle::new(cfg.client_timeout.0, cfg.server_timeout.0)) => {
+        r = relay::relay(client, backend, &counters, relay::Idle::new(cfg.client_timeout.0, cfg.server_timeout.0)) => {
             match r {
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                     tracing::debug!(listener = %ctx.name, %peer, server = %server.spec.name, "session closed: idle timeout");

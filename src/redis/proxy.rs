@@ -100,7 +100,7 @@ async fn session(s: &Shared, client: TcpStream, peer: SocketAddr) {
         .with_label_values(&[&s.ctx.name, &addr]);
     active.inc();
     tokio::select! {
-        r = relay(&client, &server, &s.counters, Idle::new(s.cfg.client_timeout.0, s.cfg.server_timeout.0)) => match r {
+        r = relay(client, server, &s.counters, Idle::new(s.cfg.client_timeout.0, s.cfg.server_timeout.0)) => match r {
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 tracing::debug!(listener = %s.ctx.name, %peer, "session closed: idle timeout");
                 s.ctx.reject("idle_timeout");

@@ -1,0 +1,167 @@
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::*;
+
+async fn pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    let (b, _) = l.accept().await.unwrap();
+    (a, b)
+}
+
+fn engine() -> &'static Engine {
+    static E: OnceLock<Engine> = OnceLock::new();
+    E.get_or_init(|| Engine::start().expect("io_uring available on the test machine"))
+}
+
+#[tokio::test]
+async fn relays_both_ways_half_closes_and_counts() {
+    let (mut client, pc) = pair().await;
+    let (ps, mut server) = pair().await;
+    let counters = ByteCounters::new("uring_test");
+    let task =
+        tokio::spawn(async move { engine().relay(pc, ps, &counters, Idle::default()).await });
+    let big = vec![7u8; 3 * crate::net::relay::BUF_SIZE + 5];
+    client.write_all(&big).await.unwrap();
+    client.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    server.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, big);
+    // The other direction stays open after the client's FIN.
+    server.write_all(b"reply").await.unwrap();
+    server.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    client.read_to_end(&mut back).await.unwrap();
+    assert_eq!(back, b"reply");
+    let r = task.await.unwrap().unwrap();
+    assert_eq!(r.client_to_server, big.len() as u64);
+    assert_eq!(r.server_to_client, 5);
+    let c = ByteCounters::new("uring_test");
+    assert_eq!(c.inbound.get(), big.len() as u64);
+    assert_eq!(c.outbound.get(), 5);
+}
+
+#[tokio::test]
+async fn many_sessions_of_small_round_trips() {
+    let mut tasks = Vec::new();
+    for s in 0..20u32 {
+        tasks.push(tokio::spawn(async move {
+            let (mut client, pc) = pair().await;
+            let (ps, mut server) = pair().await;
+            let counters = ByteCounters::new("uring_test_rt");
+            let relay =
+                tokio::spawn(
+                    async move { engine().relay(pc, ps, &counters, Idle::default()).await },
+                );
+            let mut buf = [0u8; 4];
+            for i in 0..100u32 {
+                let v = s * 1000 + i;
+                client.write_all(&v.to_be_bytes()).await.unwrap();
+                server.read_exact(&mut buf).await.unwrap();
+                assert_eq!(u32::from_be_bytes(buf), v);
+                server.write_all(&buf).await.unwrap();
+                client.read_exact(&mut buf).await.unwrap();
+                assert_eq!(u32::from_be_bytes(buf), v);
+            }
+            drop(client);
+            drop(server);
+            relay.await.unwrap().unwrap()
+        }));
+    }
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.client_to_server, 400);
+        assert_eq!(r.server_to_client, 400);
+    }
+}
+
+#[tokio::test]
+async fn silent_client_times_out_and_both_sides_are_closed() {
+    let (mut client, pc) = pair().await;
+    let (ps, mut server) = pair().await;
+    let counters = ByteCounters::new("uring_test_idle");
+    let idle = Idle {
+        client: Some(Duration::from_millis(300)),
+        server: None,
+    };
+    let started = std::time::Instant::now();
+    let r = engine().relay(pc, ps, &counters, idle).await;
+    assert_eq!(r.unwrap_err().kind(), io::ErrorKind::TimedOut);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+    let mut buf = [0u8; 1];
+    assert_eq!(client.read(&mut buf).await.unwrap(), 0);
+    assert_eq!(server.read(&mut buf).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn traffic_keeps_an_idle_timeout_away() {
+    let (mut client, pc) = pair().await;
+    let (ps, mut server) = pair().await;
+    let counters = ByteCounters::new("uring_test_busy");
+    let idle = Idle {
+        client: Some(Duration::from_millis(400)),
+        server: Some(Duration::from_millis(400)),
+    };
+    let relay = tokio::spawn(async move { engine().relay(pc, ps, &counters, idle).await });
+    let mut buf = [0u8; 2];
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        client.write_all(b"hi").await.unwrap();
+        server.read_exact(&mut buf).await.unwrap();
+        server.write_all(b"ok").await.unwrap();
+        client.read_exact(&mut buf).await.unwrap();
+    }
+    assert!(
+        !relay.is_finished(),
+        "1.2 s of traffic every 150 ms must not time out"
+    );
+    drop(client);
+    drop(server);
+    relay.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn dropping_the_relay_closes_both_sockets() {
+    let (mut client, pc) = pair().await;
+    let (ps, mut server) = pair().await;
+    let counters = ByteCounters::new("uring_test_cancel");
+    let r = tokio::time::timeout(
+        Duration::from_millis(100),
+        engine().relay(pc, ps, &counters, Idle::default()),
+    )
+    .await;
+    assert!(r.is_err(), "the relay of silent sockets must still run");
+    let mut buf = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(2), async {
+        (
+            client.read(&mut buf).await.unwrap(),
+            server.read(&mut buf).await.unwrap(),
+        )
+    })
+    .await
+    .expect("both sockets closed after the drop");
+    assert_eq!(closed, (0, 0));
+}
+
+#[tokio::test]
+async fn a_reset_backend_ends_the_session_with_an_error() {
+    let (mut client, pc) = pair().await;
+    let (ps, server) = pair().await;
+    let counters = ByteCounters::new("uring_test_reset");
+    let relay =
+        tokio::spawn(async move { engine().relay(pc, ps, &counters, Idle::default()).await });
+    // SO_LINGER 0: close sends RST.
+    socket2::SockRef::from(&server)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(server);
+    let r = relay.await.unwrap();
+    assert_eq!(r.unwrap_err().kind(), io::ErrorKind::ConnectionReset);
+    let mut buf = [0u8; 1];
+    assert_eq!(client.read(&mut buf).await.unwrap_or(0), 0);
+}
