@@ -5,7 +5,8 @@
 # datagate/HAProxy ratios.
 #
 #   bench/l4-redis.sh [REQUESTS=200000] [CLIENTS=50] [ROUNDS=3]
-# env: DATAGATE (binary, default target/release/datagate), WORKERS (datagate data-plane threads, default 1)
+# env: DATAGATE (binary, default target/release/datagate), WORKERS (datagate data-plane threads, default 1),
+#      RELAY_ENGINE (datagate [global] relay_engine: auto, the default, io_uring or epoll)
 #      SENTINELS ("host:port ..." of running sentinels) and MASTER_NAME (default dn): measure a
 #      [[redis]] listener (master via Sentinel) instead, against the master the sentinels name,
 #      with HAProxy pointing at that same master; e.g. the test lab's
@@ -16,6 +17,7 @@ REQ=${1:-200000} CLIENTS=${2:-50} ROUNDS=${3:-3}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DG=${DATAGATE:-$ROOT/target/release/datagate}
 WORKERS=${WORKERS:-1}
+RELAY_ENGINE=${RELAY_ENGINE:-auto}
 BASE=${BENCH_PORT_BASE:-27400}
 REDIS_PORT=$BASE HAP_PORT=$((BASE + 1)) DG_PORT=$((BASE + 2)) ADMIN_PORT=$((BASE + 3))
 DIR=$(mktemp -d /tmp/datagate-bench.XXXXXX)
@@ -70,6 +72,7 @@ pids+=("$HAP_PID")
 cat >"$DIR/datagate.toml" <<CFG
 [global]
 workers = $WORKERS
+relay_engine = "$RELAY_ENGINE"
 [admin]
 listen = "127.0.0.1:$ADMIN_PORT"
 [log]
@@ -108,7 +111,7 @@ for r in $(seq "$ROUNDS"); do
   H+=("$hr $hc"); D+=("$dr $dc")
 done
 printf '%s\n' "${H[@]}" >"$DIR/h"; printf '%s\n' "${D[@]}" >"$DIR/d"
-paste -d' ' "$DIR/h" "$DIR/d" | awk -v l="$([ -n "$SENTINELS" ] && echo redis || echo tcp)" -v c="$CLIENTS" -v w="$WORKERS" '
+paste -d' ' "$DIR/h" "$DIR/d" | awk -v l="$([ -n "$SENTINELS" ] && echo redis || echo tcp)" -v c="$CLIENTS" -v w="$WORKERS" -v e="$RELAY_ENGINE" '
   {hr += $1; hc += $2; dr += $3; dc += $4; n++}
-  END {printf "RESULT l4-redis listener=%s clients=%d datagate_workers=%d haproxy_rps=%.0f datagate_rps=%.0f throughput_ratio=%.2f haproxy_cpu_us=%.2f datagate_cpu_us=%.2f cpu_ratio=%.2f\n",
-       l, c, w, hr/n, dr/n, dr/hr, hc/n, dc/n, dc/hc}'
+  END {printf "RESULT l4-redis listener=%s clients=%d datagate_workers=%d relay_engine=%s haproxy_rps=%.0f datagate_rps=%.0f throughput_ratio=%.2f haproxy_cpu_us=%.2f datagate_cpu_us=%.2f cpu_ratio=%.2f\n",
+       l, c, w, e, hr/n, dr/n, dr/hr, hc/n, dc/n, dc/hc}'
