@@ -24,7 +24,9 @@ use tokio::sync::oneshot;
 use super::relay::{ByteCounters, Idle, Relayed};
 use crate::config::RelayEngine;
 
-/// Submission queue size of the ring: two entries per session in flight at most, plus two.
+/// Submission queue size: how many operations one loop turn can queue before the ring is
+/// flushed. It does not bound the sessions: operations in flight are not counted against it, and
+/// completions beyond the completion queue wait in the kernel's overflow list.
 const RING_ENTRIES: u32 = 4096;
 
 type Done = oneshot::Sender<io::Result<Relayed>>;
