@@ -165,3 +165,46 @@ async fn a_reset_backend_ends_the_session_with_an_error() {
     let mut buf = [0u8; 1];
     assert_eq!(client.read(&mut buf).await.unwrap_or(0), 0);
 }
+
+/// A client that stops reading leaves its session's `send` waiting in the kernel; the ring
+/// keeps serving every other session meanwhile, and the stuck one still ends when dropped.
+#[tokio::test]
+async fn a_client_that_stops_reading_holds_up_only_its_own_session() {
+    let (_stuck_client, pc) = pair().await;
+    let (ps, mut flood) = pair().await;
+    let counters = ByteCounters::new("uring_test_stuck");
+    let stuck =
+        tokio::spawn(async move { engine().relay(pc, ps, &counters, Idle::default()).await });
+    // Fill the server → client path until the kernel buffers on both hops are full.
+    let chunk = vec![1u8; 64 << 10];
+    let mut sent = 0usize;
+    while tokio::time::timeout(Duration::from_millis(200), flood.write_all(&chunk))
+        .await
+        .is_ok()
+    {
+        sent += chunk.len();
+        assert!(sent < 512 << 20, "the relay never pushed back");
+    }
+    let (mut client, pc) = pair().await;
+    let (ps, mut server) = pair().await;
+    let counters = ByteCounters::new("uring_test_stuck");
+    tokio::spawn(async move { engine().relay(pc, ps, &counters, Idle::default()).await });
+    let mut buf = [0u8; 4];
+    for i in 0..50u32 {
+        client.write_all(&i.to_be_bytes()).await.unwrap();
+        server.read_exact(&mut buf).await.unwrap();
+        server.write_all(&buf).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(2), client.read_exact(&mut buf))
+            .await
+            .expect("the other session answers while one is stuck")
+            .unwrap();
+        assert_eq!(u32::from_be_bytes(buf), i);
+    }
+    stuck.abort();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = flood.read_to_end(&mut rest).await;
+    })
+    .await
+    .expect("aborting the stuck relay closes its server side");
+}
