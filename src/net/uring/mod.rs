@@ -9,8 +9,13 @@
 //! Dropping the relay future (a server kicked into maintenance, a Redis master change, the
 //! graceful stop giving up) asks the ring to close the session.
 
+pub mod exec;
 #[allow(unsafe_code)]
 mod ring;
+mod sock;
+
+pub use exec::{on_ring, spawn};
+pub use sock::{Sock, read_buf_drained};
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -44,6 +49,10 @@ struct Job {
 enum Msg {
     Start(Job),
     Cancel(u64),
+    /// A task for the executor ([`exec`]).
+    Spawn(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>),
+    /// An executor task woken from another thread: its slot and generation.
+    Wake(usize, u32),
 }
 
 /// What the async side shares with the ring thread: a message list and the eventfd that the
@@ -110,10 +119,14 @@ impl Engine {
         });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let q = queue.clone();
+        let runtime = tokio::runtime::Handle::try_current().ok();
         std::thread::Builder::new()
             .name("datagate-uring".into())
             .spawn(move || match ring::Ring::new(q.clone(), RING_ENTRIES) {
                 Ok(r) => {
+                    // Tasks on the ring await timers and channels of the runtime.
+                    let _runtime = runtime.as_ref().map(tokio::runtime::Handle::enter);
+                    exec::enter(q.clone());
                     let _ = ready_tx.send(Ok(()));
                     let e = r.run();
                     q.dead.store(true, Ordering::Relaxed);
@@ -130,6 +143,14 @@ impl Engine {
             queue,
             next_id: AtomicU64::new(0),
         })
+    }
+
+    /// Runs `fut` on the ring thread's executor.
+    pub fn spawn<F>(&self, fut: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.queue.send(Msg::Spawn(Box::pin(fut)));
     }
 
     /// As [`super::relay::relay`], on the ring: copies both ways until both sides closed
@@ -192,5 +213,7 @@ fn wake_fd(q: &Queue) -> i32 {
     q.wake.as_fd().as_raw_fd()
 }
 
+#[cfg(test)]
+mod sock_tests;
 #[cfg(test)]
 mod tests;

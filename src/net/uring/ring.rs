@@ -17,6 +17,7 @@ use nix::sys::socket::{Shutdown, shutdown};
 
 use prometheus::IntCounter;
 
+use super::exec::{self, OP_TAG};
 use super::{Done, Job, Msg, Queue};
 use crate::net::relay::{BUF_SIZE, Relayed};
 
@@ -65,6 +66,8 @@ pub(super) struct Ring {
     tick: Box<types::Timespec>,
     tick_armed: bool,
     with_idle: usize,
+    /// Submissions of executor tasks, moved from the executor each loop turn.
+    from_tasks: Vec<squeue::Entry>,
 }
 
 impl Ring {
@@ -84,6 +87,7 @@ impl Ring {
             tick: Box::new(types::Timespec::from(TICK_EVERY)),
             tick_armed: false,
             with_idle: 0,
+            from_tasks: Vec::new(),
         })
     }
 
@@ -92,7 +96,15 @@ impl Ring {
         self.push_wake();
         let mut done = Vec::with_capacity(256);
         loop {
-            match self.ring.submit_and_wait(1) {
+            exec::run_ready();
+            exec::take_pending(&mut self.from_tasks);
+            let mut from_tasks = std::mem::take(&mut self.from_tasks);
+            for e in from_tasks.drain(..) {
+                self.push(e);
+            }
+            self.from_tasks = from_tasks;
+            let want = if exec::has_ready() { 0 } else { 1 };
+            match self.ring.submit_and_wait(want) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.raw_os_error() == Some(libc_ebusy()) => {}
@@ -105,6 +117,7 @@ impl Ring {
                 match ud {
                     WAKE => self.on_wake(now),
                     TICK => self.on_tick(now),
+                    ud if ud & OP_TAG != 0 => exec::complete((ud & !OP_TAG) as usize, res),
                     _ => self.on_io((ud >> 2) as usize, (ud & 3) as usize, res, now),
                 }
             }
@@ -143,6 +156,8 @@ impl Ring {
                         );
                     }
                 }
+                Msg::Spawn(task) => exec::add_task(task),
+                Msg::Wake(slot, generation) => exec::wake(slot, generation),
             }
         }
         self.push_wake();

@@ -12,7 +12,7 @@ async fn pair() -> (TcpStream, TcpStream) {
     (a, b)
 }
 
-fn engine() -> &'static Engine {
+pub(super) fn engine() -> &'static Engine {
     static E: OnceLock<Engine> = OnceLock::new();
     E.get_or_init(|| Engine::start().expect("io_uring available on the test machine"))
 }
