@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use crate::net::uring::Sock;
 use bytes::BytesMut;
-use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
 use super::auth::{self, NATIVE_PASSWORD, SCRAMBLE_LEN, Sha1Hash};
@@ -56,35 +56,6 @@ pub enum BackendError {
     NoReply { addr: String, after: Duration },
 }
 
-/// Reads once into `buf`. A read that leaves room in the buffer means the socket is drained:
-/// read readiness is cleared then, so the next call waits for epoll instead of making a `read`
-/// that only returns `EAGAIN` (the shortcut of `net::relay::read_drained`).
-pub async fn read_buf_drained(src: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
-    loop {
-        src.readable().await?;
-        let room = buf.capacity() - buf.len();
-        let mut got = 0usize;
-        let res = src.try_io(Interest::READABLE, || {
-            let n = src.try_read_buf(buf)?;
-            got = n;
-            if n > 0 && n < room {
-                Err(std::io::ErrorKind::WouldBlock.into())
-            } else {
-                Ok(n)
-            }
-        });
-        match res {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if got > 0 {
-                    return Ok(got);
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// Who logs in, and how the client negotiated.
 #[derive(Debug, Clone)]
 pub struct Login {
@@ -101,7 +72,7 @@ pub struct Login {
 /// An open connection to a server.
 pub struct Backend {
     pub addr: String,
-    pub stream: TcpStream,
+    pub stream: Sock,
     /// Bytes read from the server and not relayed yet.
     pub buf: BytesMut,
     pub handshake: Handshake,
@@ -127,7 +98,7 @@ impl Backend {
         timeout: Duration,
     ) -> Result<Backend, BackendError> {
         let work = async {
-            let mut stream =
+            let stream =
                 TcpStream::connect(addr)
                     .await
                     .map_err(|source| BackendError::Connect {
@@ -135,6 +106,7 @@ impl Backend {
                         source,
                     })?;
             crate::net::sockopt::backend(&stream);
+            let mut stream = Sock::new(stream);
             if let Some(h) = proxy_header {
                 stream.write_all(h).await?;
             }
@@ -238,7 +210,7 @@ impl Backend {
     /// Reads more bytes from the server into `buf`.
     pub async fn fill(&mut self) -> Result<(), BackendError> {
         self.make_room();
-        if read_buf_drained(&self.stream, &mut self.buf).await? == 0 {
+        if self.stream.read_buf(&mut self.buf).await? == 0 {
             return Err(BackendError::Closed);
         }
         Ok(())

@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
 
-use super::backend::{Backend, BackendError, MAX_REPLY_PACKET, read_buf_drained};
+use super::backend::{Backend, BackendError, MAX_REPLY_PACKET};
 use super::codec::{HEADER_LEN, PacketCodec, Reader};
 use super::frontend::{ClientConn, frame_head};
 use super::liveness::Liveness;
@@ -161,7 +160,7 @@ impl Conn {
         let b = &mut self.b;
         tokio::select! {
             biased;
-            r = read_buf_drained(&b.stream, &mut b.buf) => match r? {
+            r = b.stream.read_buf(&mut b.buf) => match r? {
                 0 => Err(BackendError::Closed),
                 _ => Ok(()),
             },
@@ -178,8 +177,7 @@ impl Conn {
         if !self.b.buf.is_empty() {
             return true;
         }
-        let mut probe = [0u8; 1];
-        !matches!(self.b.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        self.b.stream.has_input()
     }
 
     pub fn addr(&self) -> &str {

@@ -9,10 +9,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::auth::{NATIVE_PASSWORD, Sha1Hash, recover_sha1_password};
-use super::backend::{Login, read_buf_drained};
+use super::backend::Login;
 use super::codec::{CodecError, HEADER_LEN, MAX_CHUNK, PacketCodec, Reader};
 use super::packets::{CapabilityFlags, Handshake, StatusFlags, err_packet};
 use super::users::{Credential, UserTable};
+use crate::net::uring::Sock;
 
 /// Capabilities the proxy can relay (intersected with the master's when greeting).
 pub const SUPPORTED_CAPS: CapabilityFlags = CapabilityFlags::CLIENT_LONG_PASSWORD
@@ -56,7 +57,7 @@ pub enum FrontendError {
 
 /// The client's transport: plain TCP, or TLS after an SSL request.
 pub enum ClientStream {
-    Plain(TcpStream),
+    Plain(Sock),
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
     /// Only while the TLS handshake runs.
     Upgrading,
@@ -84,7 +85,7 @@ impl ClientConn {
     /// refused and the buffer stays small until [`ClientConn::logged_in`].
     pub fn new(stream: TcpStream) -> ClientConn {
         ClientConn {
-            stream: ClientStream::Plain(stream),
+            stream: ClientStream::Plain(Sock::new(stream)),
             buf: BytesMut::new(),
             codec: PacketCodec::new(MAX_LOGIN_PACKET).lenient(),
             grow: 1024,
@@ -97,11 +98,11 @@ impl ClientConn {
         self.grow = 16 * 1024;
     }
 
-    /// The TCP socket under the transport.
-    pub fn tcp(&self) -> Option<&TcpStream> {
+    /// The address the client connected to.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
         match &self.stream {
-            ClientStream::Plain(s) => Some(s),
-            ClientStream::Tls(s) => Some(s.get_ref().0),
+            ClientStream::Plain(s) => s.local_addr().ok(),
+            ClientStream::Tls(s) => s.get_ref().0.local_addr().ok(),
             ClientStream::Upgrading => None,
         }
     }
@@ -118,6 +119,7 @@ impl ClientConn {
         else {
             return Err(upgrading());
         };
+        let tcp = tcp.into_runtime()?;
         self.stream = ClientStream::Tls(Box::new(acceptor.accept(tcp).await?));
         Ok(())
     }
@@ -158,7 +160,7 @@ impl ClientConn {
 
     async fn read_more(&mut self) -> std::io::Result<usize> {
         match &mut self.stream {
-            ClientStream::Plain(s) => read_buf_drained(s, &mut self.buf).await,
+            ClientStream::Plain(s) => s.read_buf(&mut self.buf).await,
             ClientStream::Tls(s) => s.read_buf(&mut self.buf).await,
             ClientStream::Upgrading => Err(upgrading()),
         }
@@ -171,7 +173,7 @@ impl ClientConn {
                 return Ok(self.buf.split_to(n));
             }
             if self.buf.is_empty()
-                && let ClientStream::Plain(s) = &self.stream
+                && let ClientStream::Plain(s) = &mut self.stream
             {
                 // An idle client holds no buffer: it is allocated when the next bytes come.
                 self.buf = BytesMut::new();

@@ -80,7 +80,7 @@ pub async fn serve(
         cluster,
         users,
     });
-    listener::serve(socket, ctx, move |stream, peer| {
+    listener::serve(socket, ctx, listener::RunOn::Ring, move |stream, peer| {
         let shared = shared.clone();
         async move { super::session::run(shared, stream, peer).await }
     })

@@ -49,14 +49,14 @@ pub async fn run(
             tracing::debug!(listener = %listener, closed = gone.len(), "closing unused shared connections");
         }
         for c in gone {
-            tokio::spawn(c.quit());
+            crate::net::uring::spawn(c.quit());
         }
         let (open, n_idle) = pool.counts();
         idle.set(n_idle as i64);
         in_use.set(open.saturating_sub(n_idle) as i64);
     }
     for c in pool.reap(|_, _| true) {
-        tokio::spawn(c.quit());
+        crate::net::uring::spawn(c.quit());
     }
     idle.set(0);
     in_use.set(0);

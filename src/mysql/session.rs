@@ -367,7 +367,7 @@ impl Session {
             .into_iter()
             .flatten()
         {
-            tokio::spawn(c.quit());
+            crate::net::uring::spawn(c.quit());
         }
         let mut login = self.login.clone();
         login.user = cu.user;

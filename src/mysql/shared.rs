@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{Histogram, IntCounter};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout_at};
 
@@ -74,11 +73,11 @@ pub struct Shared {
 
 impl Shared {
     /// The PROXY v2 header for a client, when `proxy_protocol` is on.
-    pub fn proxy_header(&self, client: Option<&TcpStream>, peer: SocketAddr) -> Option<Vec<u8>> {
+    pub fn proxy_header(&self, local: Option<SocketAddr>, peer: SocketAddr) -> Option<Vec<u8>> {
         if !self.cfg.proxy_protocol {
             return None;
         }
-        let local = client?.local_addr().ok()?;
+        let local = local?;
         crate::net::proxy_protocol::encode(ProxyVersion::V2, peer, local)
     }
 

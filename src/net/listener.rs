@@ -53,12 +53,21 @@ impl Drop for SessionGuard {
     }
 }
 
+/// Where a listener's sessions run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOn {
+    /// The async runtime (L4 sessions: they hand their sockets to the relay after connecting).
+    Runtime,
+    /// The `io_uring` thread when the engine is installed, else the runtime (MySQL sessions).
+    Ring,
+}
+
 /// Accepts until `ctx.accept_stop` is cancelled, running `handler` for each client on the tracker.
 ///
 /// Connections beyond `max_connections` are closed at once and counted as
 /// `listener_rejected_total{reason="max_connections"}`; accept errors such as EMFILE back off
 /// briefly instead of spinning.
-pub async fn serve<F, Fut>(listener: Arc<TcpListener>, ctx: ListenerCtx, handler: F)
+pub async fn serve<F, Fut>(listener: Arc<TcpListener>, ctx: ListenerCtx, on: RunOn, handler: F)
 where
     F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -95,12 +104,16 @@ where
         let guard = SessionGuard { ctx: ctx.clone() };
         let fut = handler(stream, peer);
         let shutdown = ctx.shutdown.clone();
-        ctx.tracker.spawn(async move {
+        let session = ctx.tracker.track_future(async move {
             let _guard = guard;
             tokio::select! {
                 _ = fut => {}
                 _ = shutdown.cancelled() => {}
             }
         });
+        match on {
+            RunOn::Runtime => drop(tokio::spawn(session)),
+            RunOn::Ring => crate::net::uring::spawn(session),
+        }
     }
 }

@@ -20,15 +20,20 @@ const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(3);
 pub async fn serve(cfg: Arc<Tcp>, group: Arc<Group>, listener: Arc<TcpListener>, ctx: ListenerCtx) {
     let counters = ByteCounters::new(&ctx.name);
     let session_ctx = ctx.clone();
-    listener::serve(listener, ctx, move |client, peer| {
-        let (cfg, group, counters, ctx) = (
-            cfg.clone(),
-            group.clone(),
-            counters.clone(),
-            session_ctx.clone(),
-        );
-        async move { session(cfg, group, counters, ctx, client, peer).await }
-    })
+    listener::serve(
+        listener,
+        ctx,
+        listener::RunOn::Runtime,
+        move |client, peer| {
+            let (cfg, group, counters, ctx) = (
+                cfg.clone(),
+                group.clone(),
+                counters.clone(),
+                session_ctx.clone(),
+            );
+            async move { session(cfg, group, counters, ctx, client, peer).await }
+        },
+    )
     .await;
 }
 

@@ -52,14 +52,19 @@ pub async fn serve(
         master,
     });
     let tracker = sessions.clone();
-    listener::serve(listener, ctx, move |stream, peer| {
-        let shared = shared.clone();
-        let token = tracker.token();
-        async move {
-            let _token = token;
-            session(&shared, stream, peer).await;
-        }
-    })
+    listener::serve(
+        listener,
+        ctx,
+        listener::RunOn::Runtime,
+        move |stream, peer| {
+            let shared = shared.clone();
+            let token = tracker.token();
+            async move {
+                let _token = token;
+                session(&shared, stream, peer).await;
+            }
+        },
+    )
     .await;
     sessions.close();
     sessions.wait().await;

@@ -64,7 +64,7 @@ impl Session {
                 "the master changed"
             };
             if let Some(old) = self.master.take() {
-                tokio::spawn(old.quit());
+                crate::net::uring::spawn(old.quit());
             }
             if !held.is_empty() {
                 return Err(self.end_for_lost_state(reply_seq, what, &held).await);
@@ -179,7 +179,7 @@ impl Session {
                 return Some(Target::Reader);
             }
             if let Some(old) = self.reader.take() {
-                tokio::spawn(old.quit());
+                crate::net::uring::spawn(old.quit());
             }
         }
         loop {

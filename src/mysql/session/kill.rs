@@ -93,7 +93,7 @@ impl Session {
         let b = self.prepare_conn(b, &History::new(1), None, false).await?;
         let mut c = Conn::new(b, None, self.shared.liveness());
         let r = run(&mut c, &frame, caps).await;
-        tokio::spawn(c.quit());
+        crate::net::uring::spawn(c.quit());
         r
     }
 }

@@ -58,7 +58,7 @@ impl Session {
                 // At the cap: an idle connection of another account or database makes room.
                 let mut other = pool.evict(&addr)?;
                 let slot = other.slot.take();
-                tokio::spawn(other.quit());
+                crate::net::uring::spawn(other.quit());
                 slot
             });
             if let Some(slot) = slot {
@@ -80,7 +80,9 @@ impl Session {
         slot: Option<super::super::pool::Slot>,
         strict: bool,
     ) -> Result<Conn, BackendError> {
-        let header = self.shared.proxy_header(self.client.tcp(), self.peer);
+        let header = self
+            .shared
+            .proxy_header(self.client.local_addr(), self.peer);
         let b = match dest {
             Dest::Master => self.shared.open_master(header.as_deref()).await?,
             Dest::Server(a) => self.shared.open_server(a, header.as_deref()).await?,
@@ -190,7 +192,7 @@ impl Session {
         };
         self.publish_backends();
         if c.slot.is_none() {
-            tokio::spawn(c.quit());
+            crate::net::uring::spawn(c.quit());
             return;
         }
         if self.insert_id.1 == Some(c.serial) {

@@ -23,7 +23,9 @@ impl Session {
             return false;
         };
         let start = Instant::now();
-        let header = self.shared.proxy_header(self.client.tcp(), self.peer);
+        let header = self
+            .shared
+            .proxy_header(self.client.local_addr(), self.peer);
         let opened = match self.shared.open_master(header.as_deref()).await {
             Ok(b) => self.prepare_conn(b, &history, db, true).await,
             Err(e) => Err(e),
@@ -35,7 +37,7 @@ impl Session {
                 match self.replay_on(&mut conn).await {
                     Ok(status) => Ok((conn, status)),
                     Err(why) => {
-                        tokio::spawn(conn.quit());
+                        crate::net::uring::spawn(conn.quit());
                         Err(why)
                     }
                 }
