@@ -9,6 +9,7 @@
 #      127.0.0.1:13306 127.0.0.1:13307 127.0.0.1:13308; the test lab is 1380x),
 #      TESTS (default "oltp_point_select:THREADS oltp_read_only:4"; NAME:THREADS each),
 #      DATAGATE (binary, default target/release/datagate), WORKERS (datagate threads, default 1),
+#      RELAY_ENGINE (datagate [global] relay_engine: auto, the default, io_uring or epoll),
 #      SPLIT (datagate read_write_split, default true), DG_EXTRA (more [[mysql]] lines, e.g.
 #      "multiplex = false"),
 #      NODE_CPU (percent of one core each node may use, e.g. 40: every mariadbd gets a CPU
@@ -22,6 +23,7 @@ SECS=${1:-10} THREADS=${2:-8}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DG=${DATAGATE:-$ROOT/target/release/datagate}
 WORKERS=${WORKERS:-1}
+RELAY_ENGINE=${RELAY_ENGINE:-auto}
 GALERA=${GALERA:-127.0.0.1:13306 127.0.0.1:13307 127.0.0.1:13308}
 read -r -a NODES <<<"$GALERA"
 MASTER=${NODES[0]}
@@ -97,6 +99,7 @@ pids+=("$HAP_PID")
 cat >"$DIR/datagate.toml" <<CFG
 [global]
 workers = $WORKERS
+relay_engine = "$RELAY_ENGINE"
 [admin]
 listen = "127.0.0.1:$ADMIN_PORT"
 [log]
@@ -146,7 +149,7 @@ run() {
 
 for t in $TESTS; do
   test=${t%%:*} threads=${t##*:}
-  echo "$test, $threads threads, ${SECS}s each, master $MASTER, datagate over ${#NODES[@]} nodes (read_write_split = $SPLIT)${NODE_CPU:+, each node capped at $NODE_CPU% of a core}"
+  echo "$test, $threads threads, ${SECS}s each, master $MASTER, datagate over ${#NODES[@]} nodes (read_write_split = $SPLIT, relay_engine = $RELAY_ENGINE)${NODE_CPU:+, each node capped at $NODE_CPU% of a core}"
   run "$test" "$threads" direct "${MASTER##*:}"
   run "$test" "$threads" haproxy "$HAP_PORT" "$HAP_PID"
   run "$test" "$threads" datagate "$DG_PORT" "$DG_PID"

@@ -67,6 +67,10 @@ pub enum ClientStream {
 /// attributes is a few hundred bytes): bad input before authentication costs little.
 pub const MAX_LOGIN_PACKET: usize = 16 * 1024;
 
+/// The read buffer of a client waiting for its next command on the ring: most commands fit,
+/// longer ones are read on in `grow` steps.
+const IDLE_READ: usize = 1024;
+
 /// The client socket with its read buffer and packet limit.
 pub struct ClientConn {
     pub stream: ClientStream,
@@ -172,14 +176,22 @@ impl ClientConn {
             if let Some(n) = self.codec.check(&self.buf)? {
                 return Ok(self.buf.split_to(n));
             }
+            let mut small = false;
             if self.buf.is_empty()
                 && let ClientStream::Plain(s) = &mut self.stream
             {
                 // An idle client holds no buffer: it is allocated when the next bytes come.
+                // On the ring the wait is the read itself (a readiness wait first would cost
+                // a ring operation and a loop turn per command): a small buffer then.
                 self.buf = BytesMut::new();
-                s.readable().await?;
+                if s.on_ring() {
+                    self.buf.reserve(IDLE_READ);
+                    small = true;
+                } else {
+                    s.readable().await?;
+                }
             }
-            if self.buf.capacity() - self.buf.len() < self.grow / 4 {
+            if !small && self.buf.capacity() - self.buf.len() < self.grow / 4 {
                 self.buf.reserve(self.grow);
             }
             if self.read_more().await? == 0 {

@@ -25,7 +25,8 @@ use tokio::net::TcpStream;
 
 use super::exec::{self, Completion};
 
-/// Room a read makes in a full buffer.
+/// Room a read makes in a full buffer (callers size their buffers; this only avoids a
+/// zero-length `recv`).
 const MIN_READ: usize = 16 * 1024;
 /// A send buffer above this size is freed once its bytes are sent (an idle session keeps
 /// little memory).
@@ -112,6 +113,11 @@ impl Sock {
                 }))
             }
         }
+    }
+
+    /// True if the socket's I/O runs on the ring.
+    pub fn on_ring(&self) -> bool {
+        matches!(self.0, Inner::Ring(_))
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -229,7 +235,7 @@ impl RingSock {
             };
             set_waker(&mut st.reader, cx.waker());
             if !st.recv_in_flight {
-                if buf.capacity() - buf.len() < MIN_READ / 4 {
+                if buf.capacity() == buf.len() {
                     buf.reserve(MIN_READ);
                 }
                 let mut target = buf.split_off(buf.len());
