@@ -40,6 +40,7 @@ async fn a_task_echoes_through_the_ring_until_eof() {
             }
             let data = buf.split();
             s.write_all(&data).await.unwrap();
+            s.write_all(&[]).await.unwrap();
         }
         let _ = done.send(total);
     });
