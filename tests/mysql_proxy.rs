@@ -169,6 +169,13 @@ fn sysbench_through_datagate() {
         assert!(r.contains("ignored_errors=0"), "{r}");
         assert!(!r.contains("qps=0.00"), "{r}");
     }
+    // The sessions ran on the io_uring engine wherever the kernel allows it.
+    let engine = if io_uring::IoUring::new(2).is_ok() {
+        "relay_engine=\"io_uring\""
+    } else {
+        "relay_engine=\"epoll\""
+    };
+    assert!(dg.log().contains(engine), "{engine}:\n{}", dg.log_tail(30));
 }
 
 /// A 20 MiB BLOB goes in (a split client packet) and out (a split row); a packet above the
