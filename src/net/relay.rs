@@ -130,13 +130,25 @@ async fn pump(
 
 /// Reads once; a short read clears read readiness so the next call waits for epoll.
 pub async fn read_drained(src: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    let room = buf.len();
+    read_once_drained(src, room, || (&*SockRef::from(src)).read(buf)).await
+}
+
+/// Waits for `src` to be readable and makes one `read` (which reads at most `room` bytes). A
+/// read that leaves room means the socket is drained: readiness is cleared then, so the next
+/// call waits for epoll instead of making a `read` that only returns `EAGAIN`.
+pub async fn read_once_drained(
+    src: &TcpStream,
+    room: usize,
+    mut read: impl FnMut() -> io::Result<usize>,
+) -> io::Result<usize> {
     loop {
         src.readable().await?;
         let mut got = 0usize;
         let res = src.try_io(Interest::READABLE, || {
-            let n = (&*SockRef::from(src)).read(buf)?;
+            let n = read()?;
             got = n;
-            if n > 0 && n < buf.len() {
+            if n > 0 && n < room {
                 // Drained: report WouldBlock so tokio clears readiness (only if no newer event).
                 Err(io::ErrorKind::WouldBlock.into())
             } else {
@@ -172,14 +184,8 @@ pub async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
 
-    async fn pair() -> (TcpStream, TcpStream) {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let a = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-        let (b, _) = l.accept().await.unwrap();
-        (a, b)
-    }
+    use crate::net::tcp_pair as pair;
 
     #[tokio::test]
     async fn relays_both_ways_and_half_closes() {

@@ -1,7 +1,9 @@
-//! The `io_uring` relay engine for L4 sessions (`[global] relay_engine`).
+//! The `io_uring` engine (`[global] relay_engine`): one ring thread for the data plane.
 //!
-//! Connecting, PROXY headers and session bookkeeping stay in the async runtime; once both
-//! sockets are up, the relay hands them to one ring thread ([`ring`]) and awaits its report.
+//! L4 sessions: connecting, PROXY headers and session bookkeeping stay in the async runtime;
+//! once both sockets are up, the relay hands them to the ring thread ([`ring`]) and awaits its
+//! report. Protocol sessions (MySQL) run on the ring thread's executor ([`exec`]) and do their
+//! socket I/O there ([`Sock`]).
 //! Measured against the epoll relay on Redis traffic, the ring needs one `io_uring_enter` per
 //! loop turn for all sessions instead of a `read`, a `write` and an `epoll_wait` wake-up per
 //! message (README "Performance notes").
@@ -15,7 +17,7 @@ mod ring;
 mod sock;
 
 pub use exec::{on_ring, spawn};
-pub use sock::{Sock, read_buf_drained};
+pub use sock::Sock;
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -163,8 +165,8 @@ impl Engine {
         counters: &ByteCounters,
         idle: Idle,
     ) -> io::Result<Relayed> {
-        let client = hand_over(client)?;
-        let server = hand_over(server)?;
+        let client = OwnedFd::from(to_ring(client)?);
+        let server = OwnedFd::from(to_ring(server)?);
         let (done, report) = oneshot::channel();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.queue.send(Msg::Start(Job {
@@ -188,10 +190,10 @@ impl Engine {
 
 /// Takes a socket out of the async runtime's epoll set and makes it blocking: `io_uring`
 /// then waits for readiness itself instead of failing with `EAGAIN`.
-fn hand_over(s: TcpStream) -> io::Result<OwnedFd> {
+fn to_ring(s: TcpStream) -> io::Result<std::net::TcpStream> {
     let s = s.into_std()?;
     s.set_nonblocking(false)?;
-    Ok(OwnedFd::from(s))
+    Ok(s)
 }
 
 struct CancelOnDrop<'a> {

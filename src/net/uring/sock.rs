@@ -4,8 +4,7 @@
 //! Reads are cancel-safe: a `recv` stays in flight when the read that started it is dropped,
 //! and the bytes it brings are kept for the next read. A `recv` targets the spare capacity of
 //! the caller's buffer (split off and joined back without a copy), so an idle socket holds no
-//! buffer of its own; an idle wait without a buffer is a `poll`. Writes copy the bytes and
-//! complete when the kernel took all of them.
+//! buffer of its own. Writes copy the bytes and complete when the kernel took all of them.
 //!
 //! A socket dropped with an operation in flight is shut down first: that completes the
 //! operation, which holds the last reference to the buffers it points to.
@@ -20,14 +19,17 @@ use std::task::{Poll, Waker};
 use bytes::BytesMut;
 use io_uring::{opcode, squeue, types};
 use nix::sys::socket::{MsgFlags, Shutdown, recv, send, shutdown};
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::exec::{self, Completion};
+use crate::net::relay::read_once_drained;
 
 /// Room a read makes in a full buffer (callers size their buffers; this only avoids a
 /// zero-length `recv`).
 const MIN_READ: usize = 16 * 1024;
+const EAGAIN: i32 = nix::errno::Errno::EAGAIN as i32;
+const EINTR: i32 = nix::errno::Errno::EINTR as i32;
 /// A send buffer above this size is freed once its bytes are sent (an idle session keeps
 /// little memory).
 const KEEP_TX: usize = 4 * 1024;
@@ -52,9 +54,6 @@ struct State {
     /// Bytes received that no read took yet.
     rx: Option<BytesMut>,
     recv_in_flight: bool,
-    poll_in_flight: bool,
-    /// A `poll` saw the socket readable since the last `recv` was submitted.
-    readable: bool,
     eof: bool,
     rx_err: Option<io::Error>,
     reader: Option<Waker>,
@@ -93,10 +92,7 @@ impl Sock {
         if !exec::on_ring() {
             return Sock(Inner::Runtime(s));
         }
-        match s
-            .into_std()
-            .and_then(|s| s.set_nonblocking(false).map(|()| s))
-        {
+        match super::to_ring(s) {
             Ok(s) => Sock(Inner::Ring(RingSock {
                 stream: Some(s),
                 st: Arc::default(),
@@ -134,11 +130,7 @@ impl Sock {
             Inner::Ring(mut r) => {
                 {
                     let st = lock(&r.st);
-                    if st.recv_in_flight
-                        || st.poll_in_flight
-                        || st.send_in_flight
-                        || st.rx.is_some()
-                    {
+                    if st.recv_in_flight || st.send_in_flight || st.rx.is_some() {
                         return Err(off_ring());
                     }
                 }
@@ -157,11 +149,12 @@ impl Sock {
         }
     }
 
-    /// Waits until a read would not block, without a buffer.
+    /// Waits until a read would not block, without a buffer. On the ring it returns at once:
+    /// the read that follows is the wait (and needs a buffer).
     pub async fn readable(&mut self) -> io::Result<()> {
         match &mut self.0 {
             Inner::Runtime(s) => s.readable().await,
-            Inner::Ring(r) => r.readable().await,
+            Inner::Ring(_) => Ok(()),
         }
     }
 
@@ -248,30 +241,7 @@ impl RingSock {
                 .build();
                 st.rx_target = Some(target);
                 st.recv_in_flight = true;
-                st.readable = false;
                 exec::submit(e, Box::new(RecvDone(self.st.clone())));
-            }
-            Poll::Pending
-        })
-        .await
-    }
-
-    async fn readable(&mut self) -> io::Result<()> {
-        let fd = self.fd()?;
-        poll_fn(|cx| {
-            let mut st = lock(&self.st);
-            if st.rx.is_some() || st.eof || st.rx_err.is_some() || st.readable {
-                st.readable = false;
-                return Poll::Ready(Ok(()));
-            }
-            if !exec::on_ring() {
-                return Poll::Ready(Err(off_ring()));
-            }
-            set_waker(&mut st.reader, cx.waker());
-            if !st.recv_in_flight && !st.poll_in_flight {
-                st.poll_in_flight = true;
-                let e = opcode::PollAdd::new(types::Fd(fd), libc_pollin()).build();
-                exec::submit(e, Box::new(PollDone(self.st.clone())));
             }
             Poll::Pending
         })
@@ -342,7 +312,7 @@ impl Drop for RingSock {
     fn drop(&mut self) {
         let busy = {
             let st = lock(&self.st);
-            st.recv_in_flight || st.poll_in_flight || st.send_in_flight
+            st.recv_in_flight || st.send_in_flight
         };
         if busy && let Ok(fd) = self.fd() {
             let _ = shutdown(fd, Shutdown::Both);
@@ -368,24 +338,9 @@ impl Completion for RecvDone {
                 st.rx = Some(t);
             }
             0 => st.eof = true,
-            n if -n == libc_eagain() || -n == libc_eintr() => {}
+            n if -n == EAGAIN || -n == EINTR => {}
             n => st.rx_err = Some(io::Error::from_raw_os_error(-n)),
         }
-        if let Some(w) = st.reader.take() {
-            drop(st);
-            w.wake();
-        }
-        None
-    }
-}
-
-struct PollDone(Arc<Mutex<State>>);
-
-impl Completion for PollDone {
-    fn done(&mut self, _res: i32) -> Option<squeue::Entry> {
-        let mut st = lock(&self.0);
-        st.poll_in_flight = false;
-        st.readable = true;
         if let Some(w) = st.reader.take() {
             drop(st);
             w.wake();
@@ -409,7 +364,7 @@ impl Completion for SendDone {
                     return Some(send_entry(self.fd, &st));
                 }
             }
-            n if -n == libc_eagain() || -n == libc_eintr() => {
+            n if -n == EAGAIN || -n == EINTR => {
                 return Some(send_entry(self.fd, &st));
             }
             0 => st.tx_err = Some(io::ErrorKind::WriteZero.into()),
@@ -428,43 +383,8 @@ impl Completion for SendDone {
     }
 }
 
-/// Reads once into `buf`. A read that leaves room in the buffer means the socket is drained:
-/// read readiness is cleared then, so the next call waits for epoll instead of making a `read`
-/// that only returns `EAGAIN` (the shortcut of `net::relay::read_drained`).
-pub async fn read_buf_drained(src: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
-    loop {
-        src.readable().await?;
-        let room = buf.capacity() - buf.len();
-        let mut got = 0usize;
-        let res = src.try_io(Interest::READABLE, || {
-            let n = src.try_read_buf(buf)?;
-            got = n;
-            if n > 0 && n < room {
-                Err(io::ErrorKind::WouldBlock.into())
-            } else {
-                Ok(n)
-            }
-        });
-        match res {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if got > 0 {
-                    return Ok(got);
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn libc_pollin() -> u32 {
-    nix::poll::PollFlags::POLLIN.bits() as u32
-}
-
-fn libc_eagain() -> i32 {
-    nix::errno::Errno::EAGAIN as i32
-}
-
-fn libc_eintr() -> i32 {
-    nix::errno::Errno::EINTR as i32
+/// Reads once into `buf`'s spare capacity (the shortcut of [`read_once_drained`]).
+async fn read_buf_drained(src: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    let room = buf.capacity() - buf.len();
+    read_once_drained(src, room, || src.try_read_buf(buf)).await
 }

@@ -1,16 +1,10 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
 
-async fn pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let a = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-    let (b, _) = l.accept().await.unwrap();
-    (a, b)
-}
+use crate::net::tcp_pair as pair;
 
 /// The ring the tests share; `None` where the kernel refuses `io_uring` (disabled by sysctl, or
 /// a container's seccomp profile): the daemon relays with epoll there (`relay_engine = "auto"`),
