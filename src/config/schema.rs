@@ -45,7 +45,8 @@ pub struct Global {
     pub backend_tcp_timeout: Dur,
     /// systemd watchdog ping period is derived from `WATCHDOG_USEC`; this is only a floor.
     pub watchdog_floor: Dur,
-    /// What moves the bytes of `[[tcp]]` and `[[redis]]` sessions (read at start only).
+    /// The data plane's I/O engine: every `[[mysql]]` session's socket I/O and every
+    /// `[[tcp]]`/`[[redis]]` relay (read at start only).
     pub relay_engine: RelayEngine,
 }
 
@@ -56,8 +57,8 @@ pub enum RelayEngine {
     /// `io_uring` when the kernel allows it, else `epoll` (logged at start).
     #[default]
     Auto,
-    /// One ring thread that owns every L4 session after connect; failing to set it up is a
-    /// start error.
+    /// One ring thread for MySQL sessions and for L4 sessions once connected; failing to set
+    /// it up is a start error.
     IoUring,
     /// The async runtime's readiness loop.
     Epoll,

@@ -97,17 +97,17 @@ impl Ring {
         let mut done = Vec::with_capacity(256);
         loop {
             exec::run_ready();
-            exec::take_pending(&mut self.from_tasks);
-            let mut from_tasks = std::mem::take(&mut self.from_tasks);
-            for e in from_tasks.drain(..) {
+            let mut batch = std::mem::take(&mut self.from_tasks);
+            exec::take_pending(&mut batch);
+            for e in batch.drain(..) {
                 self.push(e);
             }
-            self.from_tasks = from_tasks;
+            self.from_tasks = batch;
             let want = if exec::has_ready() { 0 } else { 1 };
             match self.ring.submit_and_wait(want) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.raw_os_error() == Some(libc_ebusy()) => {}
+                Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EBUSY as i32) => {}
                 Err(e) => return e,
             }
             done.clear();
@@ -239,7 +239,7 @@ impl Ring {
             p.buf[p.off..].as_ptr(),
             (p.len - p.off) as u32,
         )
-        .flags(libc_msg_nosignal())
+        .flags(nix::sys::socket::MsgFlags::MSG_NOSIGNAL.bits())
         .build()
         .user_data((slot as u64) << 2 | (d as u64) << 1 | 1);
         s.in_flight += 1;
@@ -369,12 +369,4 @@ impl Ring {
             self.arm_tick();
         }
     }
-}
-
-fn libc_ebusy() -> i32 {
-    nix::errno::Errno::EBUSY as i32
-}
-
-fn libc_msg_nosignal() -> i32 {
-    nix::sys::socket::MsgFlags::MSG_NOSIGNAL.bits()
 }
